@@ -1,0 +1,108 @@
+"""The composition root: `create_app(settings, clock)` builds one Herald instance.
+
+It is the only module that imports every package. It builds the database engine, the event bus and its subscribers,
+the outbox worker and its handlers, the HTTP routes, and owns their lifetimes through the ASGI lifespan. Nothing
+happens at import time, so tests build as many independent apps (SQLite, PostgreSQL, fake clocks) as they need.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from fastapi import FastAPI
+
+from bot import __version__, health, migrate
+from bot.clock import Clock, SystemClock
+from bot.db import make_engine, make_session_factory
+from bot.http import BodySizeLimit, install_error_handlers
+from bot.incidents import service as incident_service
+from bot.incidents import views as incident_views
+from bot.incidents.events import EventBus
+from bot.notify.outbox import Handler, OutboxWorker, RetryPolicy
+from bot.observability import Metrics
+from bot.runtime import Runtime
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    """Everything but the HTTP layer: used by the app, the CLI and the tests."""
+    engine = make_engine(settings.effective_database_url)
+    sessions = make_session_factory(engine)
+
+    def incidents_by_state() -> dict[str, int]:
+        with sessions() as session:
+            return incident_service.count_by_state(session)
+
+    runtime = Runtime(
+        settings=settings,
+        clock=clock or SystemClock(),
+        engine=engine,
+        sessions=sessions,
+        events=EventBus(),
+        metrics=Metrics(incidents_by_state),
+    )
+    handlers: dict[str, Handler] = {}
+    _wire(runtime, handlers)
+    runtime.outbox = OutboxWorker(
+        sessions,
+        runtime.clock,
+        handlers,
+        RetryPolicy(
+            max_attempts=settings.outbox_max_attempts,
+            base_seconds=settings.outbox_backoff_base_seconds,
+            max_seconds=settings.outbox_backoff_max_seconds,
+        ),
+    )
+    return runtime
+
+
+def _wire(runtime: Runtime, handlers: dict[str, Handler]) -> None:
+    """Subscribe each domain to incident events and register the outbox handler of each edge."""
+    runtime.health.setdefault("database", "sqlite" if runtime.settings.is_sqlite else "postgresql")
+
+
+def create_app(settings: Settings, clock: Clock | None = None, *, run_background: bool = True) -> FastAPI:
+    """The ASGI app. `run_background=False` leaves the outbox/engine loop to the caller (tests drive it)."""
+    if settings.auto_migrate:
+        migrate.upgrade(settings.effective_database_url)
+    runtime = build_runtime(settings, clock)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        scheduler = BackgroundScheduler(timezone="UTC")
+        if run_background:
+            scheduler.add_job(
+                runtime.outbox.run_once,
+                "interval",
+                seconds=settings.outbox_poll_seconds,
+                id="outbox",
+                max_instances=1,
+                coalesce=True,
+            )
+            scheduler.start()
+        if settings.is_sqlite:
+            log.info("SQLite database: single-process deployment (use PostgreSQL for several replicas)")
+        try:
+            yield
+        finally:
+            if scheduler.running:
+                scheduler.shutdown(wait=True)
+            runtime.engine.dispose()
+
+    app = FastAPI(
+        title="Herald",
+        version=__version__,
+        description="Incident-management ChatOps bot: alerts in, incidents, escalation, Slack and voice out.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.include_router(health.router)
+    app.include_router(incident_views.router)
+    return app

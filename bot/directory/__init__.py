@@ -1,0 +1,1 @@
+"""People and services: users, teams and the services alerts are routed to."""

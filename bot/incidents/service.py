@@ -1,0 +1,239 @@
+"""Incident use cases as plain functions: the HTTP API, Slack, the phone, the web console, the CLI and the
+escalation engine all call these, inside a transaction they own.
+
+Every change writes its timeline entry and publishes an `IncidentEvent` in the same transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from bot.clock import Clock
+from bot.directory.models import Service
+from bot.errors import NotFound
+from bot.incidents import timeline
+from bot.incidents.events import EventBus, EventKind, IncidentEvent
+from bot.incidents.models import Counter, Incident
+from bot.incidents.states import OPEN_STATES, Action, Severity, State, next_state
+
+
+def next_number(session: Session) -> int:
+    """The next human incident number, atomically (row lock on PostgreSQL, database lock on SQLite)."""
+    value = session.execute(
+        update(Counter).where(Counter.name == "incident").values(value=Counter.value + 1).returning(Counter.value)
+    ).scalar_one_or_none()
+    if value is None:
+        session.add(Counter(name="incident", value=1))
+        session.flush()
+        return 1
+    return value
+
+
+def open_incident(
+    session: Session,
+    *,
+    clock: Clock,
+    events: EventBus,
+    title: str,
+    severity: Severity,
+    service: Service | None,
+    group_key: str,
+    source: str,
+    actor: str,
+    summary: str = "",
+    labels: dict[str, Any] | None = None,
+    external_id: str | None = None,
+    is_drill: bool = False,
+    paging_suppressed: bool = False,
+) -> Incident:
+    now = clock.now()
+    incident = Incident(
+        number=next_number(session),
+        title=title[:500],
+        summary=summary,
+        severity=severity.value,
+        state=State.TRIGGERED.value,
+        service_id=service.id if service else None,
+        group_key=group_key,
+        source=source,
+        external_id=external_id,
+        labels=labels or {},
+        is_drill=is_drill,
+        paging_suppressed=paging_suppressed,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(incident)
+    session.flush()
+    label = "Drill incident" if is_drill else "Incident"
+    timeline.record(
+        session,
+        incident=incident,
+        at=now,
+        kind="triggered",
+        actor=actor,
+        source=source,
+        message=f"{label} #{incident.number} triggered ({severity.value}): {incident.title}",
+        data={"paging_suppressed": paging_suppressed},
+    )
+    events.publish(session, _event(EventKind.TRIGGERED, incident, actor, source))
+    return incident
+
+
+def get(session: Session, *, number: int, for_update: bool = False) -> Incident:
+    query = select(Incident).where(Incident.number == number)
+    if for_update:
+        query = query.with_for_update()
+    incident = session.scalars(query).one_or_none()
+    if incident is None:
+        raise NotFound(f"no incident #{number}")
+    return incident
+
+
+def get_with_timeline(session: Session, *, number: int) -> Incident:
+    incident = session.scalars(
+        select(Incident)
+        .where(Incident.number == number)
+        .options(selectinload(Incident.timeline), selectinload(Incident.service))
+    ).one_or_none()
+    if incident is None:
+        raise NotFound(f"no incident #{number}")
+    return incident
+
+
+def find_open(session: Session, *, service_id: int | None, group_key: str) -> Incident | None:
+    """The open incident of a group, locked so that concurrent alerts of one group join one incident."""
+    return session.scalars(
+        select(Incident)
+        .where(
+            Incident.service_id.is_(None) if service_id is None else Incident.service_id == service_id,
+            Incident.group_key == group_key,
+            Incident.state.in_(OPEN_STATES),
+        )
+        .order_by(Incident.id.desc())
+        .limit(1)
+        .with_for_update()
+    ).one_or_none()
+
+
+def list_incidents(
+    session: Session,
+    *,
+    states: list[str] | None = None,
+    service: str | None = None,
+    limit: int = 100,
+) -> list[Incident]:
+    query = select(Incident).options(selectinload(Incident.service)).order_by(Incident.number.desc())
+    if states:
+        query = query.where(Incident.state.in_(states))
+    if service:
+        query = query.join(Service, Service.id == Incident.service_id).where(Service.name == service)
+    return list(session.scalars(query.limit(limit)))
+
+
+def count_by_state(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Incident.state, func.count()).group_by(Incident.state))
+    return {state: count for state, count in rows}
+
+
+def acknowledge(
+    session: Session, *, clock: Clock, events: EventBus, incident: Incident, actor: str, source: str
+) -> Incident:
+    incident.state = next_state(incident.state, Action.ACKNOWLEDGE, incident.number).value
+    now = clock.now()
+    incident.acknowledged_at = now
+    incident.acknowledged_by = actor
+    incident.updated_at = now
+    timeline.record(
+        session,
+        incident=incident,
+        at=now,
+        kind="acknowledged",
+        actor=actor,
+        source=source,
+        message=f"Acknowledged by {actor} via {source}",
+    )
+    events.publish(session, _event(EventKind.ACKNOWLEDGED, incident, actor, source))
+    return incident
+
+
+def unacknowledge(
+    session: Session,
+    *,
+    clock: Clock,
+    events: EventBus,
+    incident: Incident,
+    actor: str,
+    source: str,
+    reason: str,
+) -> Incident:
+    incident.state = next_state(incident.state, Action.UNACKNOWLEDGE, incident.number).value
+    now = clock.now()
+    incident.updated_at = now
+    timeline.record(
+        session,
+        incident=incident,
+        at=now,
+        kind="unacknowledged",
+        actor=actor,
+        source=source,
+        message=f"Returned to triggered: {reason}",
+    )
+    events.publish(session, _event(EventKind.UNACKNOWLEDGED, incident, actor, source, reason=reason))
+    return incident
+
+
+def resolve(
+    session: Session,
+    *,
+    clock: Clock,
+    events: EventBus,
+    incident: Incident,
+    actor: str,
+    source: str,
+    note: str | None = None,
+) -> Incident:
+    incident.state = next_state(incident.state, Action.RESOLVE, incident.number).value
+    now = clock.now()
+    incident.resolved_at = now
+    incident.resolved_by = actor
+    incident.updated_at = now
+    message = f"Resolved by {actor} via {source}" + (f": {note}" if note else "")
+    timeline.record(
+        session,
+        incident=incident,
+        at=now,
+        kind="resolved",
+        actor=actor,
+        source=source,
+        message=message,
+        data={"note": note} if note else {},
+    )
+    events.publish(session, _event(EventKind.RESOLVED, incident, actor, source, note=note))
+    return incident
+
+
+def add_note(
+    session: Session,
+    *,
+    clock: Clock,
+    events: EventBus,
+    incident: Incident,
+    actor: str,
+    source: str,
+    text: str,
+) -> Incident:
+    now = clock.now()
+    incident.updated_at = now
+    timeline.record(session, incident=incident, at=now, kind="note", actor=actor, source=source, message=text)
+    events.publish(session, _event(EventKind.NOTE_ADDED, incident, actor, source, text=text))
+    return incident
+
+
+def _event(kind: EventKind, incident: Incident, actor: str, source: str, **data: Any) -> IncidentEvent:
+    return IncidentEvent(
+        kind=kind, incident_id=incident.id, number=incident.number, actor=actor, source=source, data=data
+    )

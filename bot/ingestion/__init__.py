@@ -1,0 +1,1 @@
+"""Alert ingestion: VictorOps and Alertmanager payloads in, deduplicated and grouped into incidents."""

@@ -1,0 +1,1 @@
+"""Everything that leaves Herald: the durable outbox, delivery channels and throttles."""
