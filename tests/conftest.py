@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support.databases import PostgresFactory, SqliteFactory, postgres_available
-from tests.support.herald import RunningHerald, make_settings, running_herald
+
+if TYPE_CHECKING:
+    from tests.support.herald import RunningHerald
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FIXTURES = SHARED / "fixtures"
@@ -48,6 +51,8 @@ def sqlite_url(sqlite_factory: SqliteFactory) -> str:
 
 @pytest.fixture
 def herald(database_url: str, tmp_path: Path) -> Iterator[RunningHerald]:
+    from tests.support.herald import make_settings, running_herald  # only bot tests pay for importing the app
+
     with running_herald(make_settings(database_url, data_dir=tmp_path)) as running:
         yield running
 

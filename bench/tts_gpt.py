@@ -1,0 +1,238 @@
+"""GPT decoding speed at FULL size (random weights): exact float32 and int8 fast mode, greedy and beam 3.
+
+Why these numbers: generating one semantic code reads every weight of the 24-layer GPT-2 stack and the mel head
+once (about 1.9 GB in float32) but does little arithmetic with them, so decoding is bound by memory bandwidth,
+not compute. The floor for one code is therefore ``bytes read per code / bandwidth``, with the bandwidth
+measured here by a large copy (bytes read + bytes written per second). Beam search decodes its three beams in one
+batched pass, so it reads the weights once per step too. The prompt prefill (conditioning + text, ~96 positions)
+is compute-bound and reported separately.
+
+The setup mirrors ``/work/shared/reference-timings.json``: 60 random text ids, exactly ``--codes`` codes (the stop
+token's logit is pushed down so no run ends early, as the reference run forced with ``min_new_tokens``),
+repetition penalty 10, deterministic decoding. Fast mode's deviation from exact mode is reported as the share of
+runs whose codes are identical and the mean per-position agreement (over ``--runs`` prompts). With random
+weights the next-code distribution is nearly flat, so this is a pessimistic view of the deviation.
+
+Usage: ``python bench/tts_gpt.py [--codes 200] [--runs 3]``; a full run takes several minutes on a 2-core CPU.
+Prints a table, then one line of JSON, and writes ``bench/results/tts_gpt.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import chain
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from tts_engine.config import official_config
+from tts_engine.generation import DecodingOptions, generate, prefill
+from tts_engine.loading import on_meta
+from tts_engine.networks.conformer import SinusoidTable
+from tts_engine.networks.gpt import GptConfig, KVCache, UnifiedVoice, quantize_int8
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE_TIMINGS = ROOT / ".." / "shared" / "reference-timings.json"
+RESULTS = ROOT / "bench" / "results" / "tts_gpt.json"
+TEXT_TOKENS = 60
+COPY_BYTES = 1 << 30
+
+
+def random_full_size_model(seed: int) -> UnifiedVoice:
+    """The official architecture with GPT-2-style random weights (N(0, 0.02) matrices, unit norms, zero biases).
+
+    Built on the meta device and filled in place: far faster than the modules' default initialisation, and the
+    speed of decoding does not depend on the values. The stop code's bias is pushed down so runs never end early.
+    """
+    model = on_meta(lambda: UnifiedVoice(GptConfig.from_model_config(official_config())))
+    model.to_empty(device="cpu")
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        # Parameters and buffers themselves (state_dict() would hand out transposed copies of the GPT-2 weights).
+        for name, tensor in chain(model.named_parameters(), model.named_buffers()):
+            if tensor.dim() >= 2:
+                tensor.normal_(0.0, 0.02, generator=generator)
+            elif name.endswith(("bias", "pos_bias_u", "pos_bias_v")):
+                tensor.zero_()
+            else:
+                tensor.fill_(1.0)
+        for module in model.modules():
+            if isinstance(module, SinusoidTable):
+                module.pe.copy_(SinusoidTable(module.pe.shape[1], module.pe.shape[2]).pe)
+        model.mel_head.bias[model.config.stop_mel_token] = -1e4
+    return model.eval().requires_grad_(False)
+
+
+def random_prompt(model: UnifiedVoice, seed: int) -> Tensor:
+    """Random speaker latents and emotion vector, 60 random text ids, as ``generation_prompt`` assembles them."""
+    config = model.config
+    generator = torch.Generator().manual_seed(seed)
+    latents = torch.randn(1, config.speaker_perceiver.num_latents, config.dim, generator=generator)
+    emovec = 0.1 * torch.randn(1, config.dim, generator=generator)
+    text = torch.randint(2, config.text_vocab - 1, (1, TEXT_TOKENS), generator=generator)
+    with torch.inference_mode():
+        return model.generation_prompt(latents, emovec, text)
+
+
+def copy_bandwidth() -> float:
+    """Bytes moved per second (read + written) by the best of five 1 GiB tensor copies."""
+    source = torch.ones(COPY_BYTES // 4)
+    target = torch.empty_like(source)
+    best = min(_timed(lambda: target.copy_(source)) for _ in range(5))
+    return 2 * COPY_BYTES / best
+
+
+def _timed(work: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+def time_prefill(model: UnifiedVoice, prompt: Tensor) -> float:
+    cache = KVCache.allocate(model.config, 1, prompt.shape[1], dtype=prompt.dtype, device=prompt.device)
+    with torch.inference_mode():
+        return _timed(lambda: prefill(model, prompt, cache))
+
+
+@dataclass
+class ModeFigures:
+    """One mode's timings: prefill (first call = warm-up), greedy and beam-3 runs, and greedy codes per prompt."""
+
+    warmup_prefill_s: float
+    prefill_s: float
+    generate_s: dict[int, float]
+    greedy_codes: list[Tensor]
+
+
+def run_mode(model: UnifiedVoice, prompts: list[Tensor], codes: int) -> ModeFigures:
+    """Greedy and beam-3 timings on the first prompt, and every prompt's greedy codes (for the agreement)."""
+    warmup = time_prefill(model, prompts[0])
+    prefill_s = time_prefill(model, prompts[0])
+    generate_s, first = {}, {}
+    for beams in (1, 3):
+        options = DecodingOptions(max_new_tokens=codes, num_beams=beams, do_sample=False)
+        start = time.perf_counter()
+        first[beams] = generate(model, prompts[0], options)
+        generate_s[beams] = time.perf_counter() - start
+    greedy = DecodingOptions(max_new_tokens=codes, num_beams=1, do_sample=False)
+    others = [generate(model, prompt, greedy) for prompt in prompts[1:]]
+    return ModeFigures(warmup, prefill_s, generate_s, [first[1], *others])
+
+
+def agreement(exact: list[Tensor], fast: list[Tensor]) -> dict[str, float]:
+    same = [torch.equal(a, b) for a, b in zip(exact, fast, strict=True)]
+    matches = [float((a == b).float().mean()) for a, b in zip(exact, fast, strict=True)]
+    return {"identical_runs_share": sum(same) / len(same), "mean_code_agreement": sum(matches) / len(matches)}
+
+
+def machine() -> dict[str, object]:
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return {
+        "platform": platform.platform(),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch": torch.__version__,
+        "commit": commit,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--codes", type=int, default=200, help="codes generated per run (reference: 200)")
+    parser.add_argument("--runs", type=int, default=3, help="prompts for the fast-mode agreement")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    bandwidth = copy_bandwidth()
+    start = time.perf_counter()
+    model = random_full_size_model(args.seed)
+    build_s = time.perf_counter() - start
+    config = model.config
+    prompts = [random_prompt(model, args.seed + i) for i in range(args.runs)]
+    weights = model.decode_parameter_count()
+    positions = prompts[0].shape[1] + args.codes / 2  # mean cached positions over a run
+    kv_bytes = config.kv_elements_per_position * positions * 4
+
+    exact = run_mode(model, prompts, args.codes)
+    fast = run_mode(quantize_int8(model), prompts, args.codes)
+    # Bytes per weight: 4 in float32, 1 in int8; each beam reads its own keys and values (float32 in both modes).
+    floor = {
+        mode: {beams: (width * weights + beams * kv_bytes) / bandwidth for beams in (1, 3)}
+        for mode, width in (("exact", 4), ("fast", 1))
+    }
+    reference = json.loads(REFERENCE_TIMINGS.read_text())["runs"] if REFERENCE_TIMINGS.is_file() else {}
+    ref_per_code = {
+        beams: reference[f"num_beams_{beams}"]["seconds"]["gpt_generate"] / 200
+        for beams in (1, 3)
+        if f"num_beams_{beams}" in reference
+    }
+
+    rows = []
+    for mode, figures, floor_s in (("exact float32", exact, floor["exact"]), ("fast int8", fast, floor["fast"])):
+        for beams in (1, 3):
+            seconds = figures.generate_s[beams]
+            decode = (seconds - figures.prefill_s) / args.codes
+            rows.append(
+                {
+                    "mode": mode,
+                    "beams": beams,
+                    "s_per_code": seconds / args.codes,
+                    "decode_s_per_code": decode,
+                    "floor_s_per_code": floor_s[beams],
+                    "x_floor": decode / floor_s[beams],
+                    "reference_s_per_code": ref_per_code.get(beams),
+                }
+            )
+    result = {
+        "machine": machine(),
+        "codes": args.codes,
+        "text_tokens": TEXT_TOKENS,
+        "runs": args.runs,
+        "model_build_s": build_s,
+        "copy_bandwidth_gb_s": bandwidth / 1e9,
+        "decode_parameters": weights,
+        "floor_s_per_code": floor,
+        "prefill_s": {"exact": exact.prefill_s, "fast": fast.prefill_s},
+        "warmup_prefill_s": {"exact": exact.warmup_prefill_s, "fast": fast.warmup_prefill_s},
+        "rows": rows,
+        "beam3_over_greedy": {
+            "exact": exact.generate_s[3] / exact.generate_s[1],
+            "fast": fast.generate_s[3] / fast.generate_s[1],
+        },
+        "fast_speedup_vs_reference_greedy": (
+            ref_per_code[1] / (fast.generate_s[1] / args.codes) if 1 in ref_per_code else None
+        ),
+        "fast_vs_exact": agreement(exact.greedy_codes, fast.greedy_codes),
+    }
+
+    print(
+        f"copy bandwidth {bandwidth / 1e9:.1f} GB/s; greedy floor per code: exact {floor['exact'][1] * 1e3:.1f} ms, "
+        f"fast {floor['fast'][1] * 1e3:.1f} ms; prefill exact {exact.prefill_s:.2f} s, fast {fast.prefill_s:.2f} s"
+    )
+    print(f"{'mode':<14}{'beams':>6}{'s/code':>10}{'decode s/code':>15}{'floor':>9}{'x floor':>9}{'ref s/code':>12}")
+    for row in rows:
+        ref = f"{row['reference_s_per_code']:.4f}" if row["reference_s_per_code"] else "-"
+        print(
+            f"{row['mode']:<14}{row['beams']:>6}{row['s_per_code']:>10.4f}{row['decode_s_per_code']:>15.4f}"
+            f"{row['floor_s_per_code']:>9.4f}{row['x_floor']:>9.2f}{ref:>12}"
+        )
+    print(f"fast vs exact (greedy, {args.runs} prompts): {result['fast_vs_exact']}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""BigVGAN: config, full-size keys, anti-aliased SnakeBeta and the bundle's vocoder cases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tts_engine.config import ModelConfig
+from tts_engine.conformance import Bundle
+from tts_engine.conformance.runner import discover_adapters, run_case
+from tts_engine.loading import assert_keys, expected_shapes, on_meta
+from tts_engine.networks.bigvgan import BigVGAN, BigVGANArgs, checkpoint_key, load_bigvgan
+
+# Architecture fields of the released nvidia/bigvgan_v2_22khz_80band_256x config.json (the model IndexTTS-2 uses).
+OFFICIAL_CONFIG = {
+    "resblock": "1",
+    "upsample_rates": [4, 4, 2, 2, 2, 2],
+    "upsample_kernel_sizes": [8, 8, 4, 4, 4, 4],
+    "upsample_initial_channel": 1536,
+    "resblock_kernel_sizes": [3, 7, 11],
+    "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
+    "use_tanh_at_final": False,
+    "use_bias_at_final": False,
+    "activation": "snakebeta",
+    "snake_logscale": True,
+    "num_mels": 80,
+    "sampling_rate": 22050,
+}
+
+
+@pytest.fixture(scope="module")
+def vocoder(model_config: ModelConfig) -> BigVGAN:
+    return load_bigvgan(model_config)
+
+
+def test_full_size_keys_match_the_official_checkpoint(bundle_dir: Path) -> None:
+    keys = json.loads((bundle_dir / "model" / "full-size-keys.json").read_text())
+    listing = keys["files"]["hf_cache/bigvgan/bigvgan_generator.pt"]
+    expected = {checkpoint_key(k): v for k, v in expected_shapes(listing, "generator").items()}
+    args = BigVGANArgs.from_json(OFFICIAL_CONFIG)
+    assert args.hop_size == 256
+    assert_keys(on_meta(lambda: BigVGAN(args)), expected, source="full-size-keys.json [bigvgan_generator.pt]")
+
+
+def test_checkpoint_key_mapping() -> None:
+    assert checkpoint_key("ups.3.0.weight_g") == "ups.3.weight_g"
+    assert checkpoint_key("resblocks.4.activations.5.act.beta") == "resblocks.4.activations.5.beta"
+    assert checkpoint_key("activation_post.downsample.lowpass.filter") == "activation_post.downsample_filter"
+    assert checkpoint_key("activation_post.upsample.filter") == "activation_post.upsample_filter"
+
+
+def test_alias_free_activation_keeps_constants(vocoder: BigVGAN) -> None:
+    """Replicate padding and unit-sum filters pass a constant signal unchanged through the x2 resampling, so
+    the anti-aliased activation of a constant is SnakeBeta of that constant."""
+    act = vocoder.activation_post
+    c = act.alpha.shape[0]
+    x = torch.full((1, c, 40), 0.3)
+    alpha, beta = act.alpha.exp()[None, :, None], act.beta.exp()[None, :, None]
+    expected = x + torch.sin(alpha * x).pow(2) / (beta + 1e-9)
+    with torch.no_grad():
+        assert torch.allclose(act(x), expected, atol=1e-5)
+
+
+def test_output_length_and_range(vocoder: BigVGAN) -> None:
+    mel = torch.randn(1, 80, 7) * 3
+    with torch.no_grad():
+        wav = vocoder(mel)
+    assert wav.shape == (1, 1, 7 * vocoder.args.hop_size)
+    assert wav.abs().max() <= 1.0
+
+
+@pytest.mark.parametrize("case_id", ["vocoder_00_ref_en", "vocoder_01_ref_zh", "vocoder_02_random"])
+def test_bundle_cases(bundle: Bundle, case_id: str) -> None:
+    case = next(c for c in bundle.cases if c.id == case_id)
+    result = run_case(bundle, case, discover_adapters())
+    assert result.passed, result.detail

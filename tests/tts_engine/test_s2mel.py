@@ -1,0 +1,55 @@
+"""The s2mel container: strict loading, full-size keys, the 1.72 length rule and the bundle's s2mel cases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tts_engine.config import ModelConfig, official_config
+from tts_engine.conformance import Bundle
+from tts_engine.conformance.runner import discover_adapters, run_case
+from tts_engine.errors import ModelFolderError
+from tts_engine.loading import assert_keys, expected_shapes, on_meta
+from tts_engine.s2mel import S2Mel, checkpoint_key, load_s2mel
+
+
+def test_full_size_keys_match_the_official_checkpoint(bundle_dir: Path) -> None:
+    listing = json.loads((bundle_dir / "model" / "full-size-keys.json").read_text())["files"]["s2mel.pth"]
+    expected = {checkpoint_key(k): v for k, v in expected_shapes(listing, "net").items()}
+    model = on_meta(lambda: S2Mel.from_model_config(official_config()))
+    assert_keys(model, expected, source="full-size-keys.json [s2mel.pth]")
+
+
+def test_checkpoint_key_mapping() -> None:
+    assert checkpoint_key("cfm.estimator.wavenet.in_layers.3.conv.conv.weight_v") == "dit.wavenet.in_layers.3.weight_v"
+    assert checkpoint_key("cfm.estimator.transformer.norm.norm.weight") == "dit.transformer.norm.norm.weight"
+    assert checkpoint_key("length_regulator.model.0.bias") == "length_regulator.model.0.bias"
+
+
+@pytest.mark.parametrize(("codes", "frames"), [(24, 41), (35, 60), (20, 34), (200, 344), (1, 1), (50, 86)])
+def test_target_length_truncates_the_float32_product(model_config: ModelConfig, codes: int, frames: int) -> None:
+    model = on_meta(lambda: S2Mel.from_model_config(model_config))
+    assert model.target_length(codes).tolist() == [frames]
+    assert model.noise_shape(100, codes) == (1, 80, 100 + frames)
+
+
+def test_loading_names_the_file_and_key_on_mismatch(model_config: ModelConfig, tmp_path: Path) -> None:
+    state = torch.load(model_config.file("s2mel.pth"), weights_only=True)
+    del state["net"]["cfm"]["estimator.conv2.bias"]
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.yaml").symlink_to(model_config.file("config.yaml"))
+    torch.save(state, folder / "s2mel.pth")
+    broken = type(model_config)(model_dir=folder, raw=model_config.raw, constants=model_config.constants)
+    with pytest.raises(ModelFolderError, match=r"s2mel\.pth.*dit\.conv2\.bias"):
+        load_s2mel(broken)
+
+
+@pytest.mark.parametrize("case_id", ["s2mel_00_T24", "s2mel_01_T35", "s2mel_02_T20"])
+def test_bundle_cases(bundle: Bundle, case_id: str) -> None:
+    case = next(c for c in bundle.cases if c.id == case_id)
+    result = run_case(bundle, case, discover_adapters())
+    assert result.passed, result.detail

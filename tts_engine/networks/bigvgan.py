@@ -1,0 +1,226 @@
+"""BigVGAN v2 vocoder: mel spectrogram -> 22.05 kHz waveform.
+
+Shape letters: B batch, M mel bins, T mel frames, C channels, N samples (= T x hop).
+
+The generator is ``conv_pre`` -> for each stage (transposed-convolution upsampling, then the mean of
+``len(resblock_kernel_sizes)`` anti-aliased multi-periodicity residual blocks) -> anti-aliased SnakeBeta ->
+``conv_post`` -> clamp to [-1, 1] (or tanh). "Anti-aliased" means every activation runs at twice the
+sample rate: upsample x2 with a Kaiser-windowed sinc low-pass, apply SnakeBeta
+``x + sin^2(alpha x) / (beta + 1e-9)``, low-pass and decimate x2. The filters are the buffers stored in
+the checkpoint.
+
+Why hand-written: NVIDIA's package (and the copy vendored by the reference) needs its own AttrDict config,
+hub mix-ins and a runtime weight-norm removal; here weight norm is folded once at load and the network is
+~150 lines of plain PyTorch. Checkpoint keys differ from this module's in three mechanical ways, all in
+:func:`checkpoint_key`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from tts_engine.config import ModelConfig
+from tts_engine.errors import ModelFolderError
+from tts_engine.loading import fold_weight_norm, load_strict, on_meta, read_tensors, sub_state
+
+CONFIG_FILE = "hf_cache/bigvgan/config.json"
+WEIGHTS_FILE = "hf_cache/bigvgan/bigvgan_generator.pt"
+
+
+@dataclass(frozen=True)
+class BigVGANArgs:
+    """Generator hyper-parameters from BigVGAN's ``config.json`` plus the constants its code hard-codes."""
+
+    num_mels: int
+    upsample_rates: tuple[int, ...]
+    upsample_kernel_sizes: tuple[int, ...]
+    upsample_initial_channel: int
+    resblock_kernel_sizes: tuple[int, ...]
+    resblock_dilation_sizes: tuple[tuple[int, ...], ...]
+    snake_logscale: bool
+    use_tanh_at_final: bool
+    use_bias_at_final: bool
+    sampling_rate: int
+    # Hard-coded by BigVGAN: pre/post convolution kernel, anti-aliasing ratio and filter length, Snake epsilon.
+    edge_kernel_size: int = 7
+    alias_ratio: int = 2
+    alias_kernel_size: int = 12
+    snake_eps: float = 1e-9
+
+    @property
+    def hop_size(self) -> int:
+        """Samples per mel frame: the product of the upsampling rates."""
+        return int(torch.tensor(self.upsample_rates).prod())
+
+    @classmethod
+    def from_json(cls, h: Mapping[str, Any], *, source: str = "config.json") -> BigVGANArgs:
+        """Build from the released ``config.json`` mapping; refuse variants other than AMP block 1 + SnakeBeta."""
+        if str(h["resblock"]) != "1" or h["activation"] != "snakebeta":
+            raise ModelFolderError(
+                f"resblock {h['resblock']!r} / activation {h['activation']!r} not supported "
+                "(BigVGAN v2 uses resblock '1' with 'snakebeta')",
+                file=source,
+            )
+        return cls(
+            num_mels=int(h["num_mels"]),
+            upsample_rates=tuple(int(u) for u in h["upsample_rates"]),
+            upsample_kernel_sizes=tuple(int(k) for k in h["upsample_kernel_sizes"]),
+            upsample_initial_channel=int(h["upsample_initial_channel"]),
+            resblock_kernel_sizes=tuple(int(k) for k in h["resblock_kernel_sizes"]),
+            resblock_dilation_sizes=tuple(tuple(int(d) for d in ds) for ds in h["resblock_dilation_sizes"]),
+            snake_logscale=bool(h.get("snake_logscale", True)),
+            use_tanh_at_final=bool(h.get("use_tanh_at_final", True)),
+            use_bias_at_final=bool(h.get("use_bias_at_final", True)),
+            sampling_rate=int(h["sampling_rate"]),
+        )
+
+    @classmethod
+    def from_model_config(cls, cfg: ModelConfig) -> BigVGANArgs:
+        """Read ``hf_cache/bigvgan/config.json`` of the model folder."""
+        path = cfg.file(CONFIG_FILE)
+        try:
+            h = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ModelFolderError(f"cannot read the BigVGAN config ({exc})", file=path) from exc
+        return cls.from_json(h, source=str(path))
+
+
+# Checkpoint key -> module key. `ups.i.0.` wraps each transposed conv in a one-element list; the
+# activations nest SnakeBeta under `act` and the filters under `upsample` / `downsample.lowpass`.
+_KEY_RENAMES = (
+    (re.compile(r"^ups\.(\d+)\.0\."), r"ups.\1."),
+    (re.compile(r"\.act\.(alpha|beta)$"), r".\1"),
+    (re.compile(r"\.upsample\.filter$"), ".upsample_filter"),
+    (re.compile(r"\.downsample\.lowpass\.filter$"), ".downsample_filter"),
+)
+
+
+def checkpoint_key(key: str) -> str:
+    """Map a key of ``bigvgan_generator.pt``'s ``generator`` state_dict (weight norm folded) to ours."""
+    for pattern, replacement in _KEY_RENAMES:
+        key = pattern.sub(replacement, key)
+    return key
+
+
+def _same_padding(kernel_size: int, dilation: int) -> int:
+    return (kernel_size * dilation - dilation) // 2
+
+
+class AliasFreeSnakeBeta(nn.Module):
+    """SnakeBeta evaluated at twice the rate: replicate-pad, x2 sinc upsampling (transposed depthwise
+    conv scaled by the ratio), SnakeBeta, replicate-pad, low-pass and x2 decimation."""
+
+    def __init__(self, channels: int, args: BigVGANArgs) -> None:
+        super().__init__()
+        self.logscale = args.snake_logscale
+        self.eps = args.snake_eps
+        self.ratio = args.alias_ratio
+        k = args.alias_kernel_size
+        self.alpha = nn.Parameter(torch.zeros(channels) if self.logscale else torch.ones(channels))
+        self.beta = nn.Parameter(torch.zeros(channels) if self.logscale else torch.ones(channels))
+        # The Kaiser-sinc kernels are deterministic, but the stored values are what the model used.
+        self.register_buffer("upsample_filter", torch.zeros(1, 1, k))
+        self.register_buffer("downsample_filter", torch.zeros(1, 1, k))
+        self.up_pad = k // self.ratio - 1
+        self.up_crop_left = self.up_pad * self.ratio + (k - self.ratio) // 2
+        self.up_crop_right = self.up_pad * self.ratio + (k - self.ratio + 1) // 2
+        self.down_pad = (k // 2 - int(k % 2 == 0), k // 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: [B, C, N] -> [B, C, N]."""
+        channels = x.shape[1]
+        up = F.conv_transpose1d(
+            F.pad(x, (self.up_pad, self.up_pad), mode="replicate"),
+            self.upsample_filter.expand(channels, -1, -1),
+            stride=self.ratio,
+            groups=channels,
+        )
+        up = self.ratio * up
+        up = up[..., self.up_crop_left : up.shape[-1] - self.up_crop_right]
+        alpha, beta = self.alpha[None, :, None], self.beta[None, :, None]
+        if self.logscale:
+            alpha, beta = torch.exp(alpha), torch.exp(beta)
+        act = up + (1.0 / (beta + self.eps)) * torch.sin(up * alpha).pow(2)
+        return F.conv1d(
+            F.pad(act, self.down_pad, mode="replicate"),
+            self.downsample_filter.expand(channels, -1, -1),
+            stride=self.ratio,
+            groups=channels,
+        )
+
+
+class AMPBlock(nn.Module):
+    """Anti-aliased multi-periodicity residual block (BigVGAN "AMPBlock1"): for each dilation d,
+    ``x += conv2(act2(conv1_d(act1(x))))`` with same-length padding."""
+
+    def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...], args: BigVGANArgs):
+        super().__init__()
+        self.convs1 = nn.ModuleList(
+            nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=_same_padding(kernel_size, d))
+            for d in dilations
+        )
+        self.convs2 = nn.ModuleList(
+            nn.Conv1d(channels, channels, kernel_size, padding=_same_padding(kernel_size, 1)) for _ in dilations
+        )
+        self.activations = nn.ModuleList(AliasFreeSnakeBeta(channels, args) for _ in range(2 * len(dilations)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: [B, C, N] -> [B, C, N]."""
+        for i, (conv1, conv2) in enumerate(zip(self.convs1, self.convs2, strict=True)):
+            x = x + conv2(self.activations[2 * i + 1](conv1(self.activations[2 * i](x))))
+        return x
+
+
+class BigVGAN(nn.Module):
+    """The generator, weight norm folded (plain convolutions)."""
+
+    def __init__(self, args: BigVGANArgs) -> None:
+        super().__init__()
+        self.args = args
+        c0, edge = args.upsample_initial_channel, args.edge_kernel_size
+        self.conv_pre = nn.Conv1d(args.num_mels, c0, edge, padding=edge // 2)
+        self.ups = nn.ModuleList(
+            nn.ConvTranspose1d(c0 // 2**i, c0 // 2 ** (i + 1), k, u, padding=(k - u) // 2)
+            for i, (u, k) in enumerate(zip(args.upsample_rates, args.upsample_kernel_sizes, strict=True))
+        )
+        self.resblocks = nn.ModuleList(
+            AMPBlock(c0 // 2 ** (i + 1), k, d, args)
+            for i in range(len(args.upsample_rates))
+            for k, d in zip(args.resblock_kernel_sizes, args.resblock_dilation_sizes, strict=True)
+        )
+        final_channels = c0 // 2 ** len(args.upsample_rates)
+        self.activation_post = AliasFreeSnakeBeta(final_channels, args)
+        self.conv_post = nn.Conv1d(final_channels, 1, edge, padding=edge // 2, bias=args.use_bias_at_final)
+
+    def forward(self, mel: Tensor) -> Tensor:
+        """mel: [B, M, T] (natural-log magnitude mel) -> waveform [B, 1, T x hop] in [-1, 1]."""
+        kernels = len(self.args.resblock_kernel_sizes)
+        x = self.conv_pre(mel)
+        for i, up in enumerate(self.ups):
+            x = up(x)
+            blocks = self.resblocks[i * kernels : (i + 1) * kernels]
+            total = blocks[0](x)
+            for block in blocks[1:]:
+                total = total + block(x)
+            x = total / kernels
+        x = self.conv_post(self.activation_post(x))
+        return torch.tanh(x) if self.args.use_tanh_at_final else x.clamp(-1.0, 1.0)
+
+
+def load_bigvgan(cfg: ModelConfig) -> BigVGAN:
+    """Build on the meta device from ``config.json`` and load ``bigvgan_generator.pt`` strictly, weight norm
+    folded (what the reference's ``remove_weight_norm`` computes)."""
+    path = cfg.file(WEIGHTS_FILE)
+    args = BigVGANArgs.from_model_config(cfg)
+    model = on_meta(lambda: BigVGAN(args))
+    state = sub_state(read_tensors(path), "generator", source=path)
+    load_strict(model, {checkpoint_key(k): v for k, v in fold_weight_norm(state).items()}, source=path)
+    return model.eval()

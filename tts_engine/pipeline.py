@@ -1,0 +1,341 @@
+"""The whole IndexTTS-2 synthesis, text and voice clip in, 22.05 kHz waveform out (``infer_generator``).
+
+Stages, for one request (shape letters: D GPT width, E semantic width, M mel bins)::
+
+    voice   speaker clip --librosa.load (libsoxr HQ) to 22.05 kHz, cut to 15 s--> audio_22k
+            --torchaudio sinc resample--> audio_16k --w2v-BERT--> spk_cond_emb --codec--> S_ref
+            audio_22k --mel--> ref_mel; audio_16k --fbank, CAMPPlus--> style
+            S_ref --length regulator to ref_mel frames--> prompt_condition
+            emotion clip (the speaker clip when none, or when an emotion vector is given)
+            --librosa.load(sr=16000), a *separate* libsoxr resampling--> w2v-BERT --> emo_cond_emb
+            GPT: speaker latents of spk_cond_emb; emotion vectors of spk_cond_emb and emo_cond_emb
+    text    normalise, tokenise, split into segments of at most ``max_text_tokens_per_segment`` tokens
+    segment emovec = blend(spk, emo, alpha) [then the 8-value emotion mix]; GPT generation -> codes (cut at
+            the stop token); GPT teacher-forced pass -> latent [1, T, D]; s2mel (own noise per segment)
+            -> mel [1, M, Tt]; BigVGAN -> [1, 1, 256 Tt]; ``clamp(32767 x, ±32767)``
+    output  segments joined with 200 ms of zeros; ``infer`` returns it truncated to int16
+
+Everything that depends only on the voice (the first block) is a :class:`VoicePrompt`, computed once per
+(speaker clip, emotion clip) and reusable across requests: that is the "warm voice" of the benchmark.
+
+Modes. :data:`EXACT` reproduces the reference within the conformance tolerances (float32, 25 flow steps,
+guidance 0.7, two w2v-BERT passes). :data:`FAST` trades exactness for speed: bfloat16 networks, int8
+dynamic quantisation of the GPT's linear layers, fewer flow steps, guidance off, and the speaker features
+reused as the emotion reference. ``bench/tts_core.py`` measures how far FAST lands from EXACT.
+
+:meth:`Pipeline.stream` yields each segment as soon as its waveform exists, so the first audio of a long
+text is ready after its first segment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from tts_engine import audio
+from tts_engine.conditioning import VoiceConditioner, VoiceConditioning, load_voice_conditioner
+from tts_engine.config import ModelConfig
+from tts_engine.emotion import EmotionMatrices, EmotionMix, blend, mix_emotions
+from tts_engine.errors import InvalidRequest
+from tts_engine.flow import FlowSettings, initial_noise
+from tts_engine.generation import DecodingOptions, codes_before_stop, generate
+from tts_engine.networks.bigvgan import BigVGAN, load_bigvgan
+from tts_engine.networks.gpt import UnifiedVoice, reference_lengths
+from tts_engine.s2mel import S2Mel, S2MelOutput, load_s2mel
+from tts_engine.text import TextNormalizer, TextTokenizer, split_segments
+
+__all__ = [
+    "EXACT",
+    "FAST",
+    "Mode",
+    "Pipeline",
+    "Request",
+    "Segment",
+    "Synthesis",
+    "VoicePrompt",
+]
+
+# What infer_generator inserts between segments, and the int16 full scale it clamps to.
+INTERVAL_SILENCE_MS = 200
+INT16_PEAK = 32767.0
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How the networks run: ``dit_dtype`` for the DiT, ``vocoder_dtype`` for BigVGAN, ``gpt`` either
+    ``"float32"`` or ``"int8"`` (dynamic quantisation of the GPT-2 stack's linear layers, which is what pays
+    in the bandwidth-bound decode loop)."""
+
+    name: str
+    dit_dtype: torch.dtype = torch.float32
+    vocoder_dtype: torch.dtype = torch.float32
+    gpt: str = "float32"
+    flow: FlowSettings = field(default_factory=FlowSettings)
+    separate_emotion_pass: bool = True
+
+
+EXACT = Mode("exact")
+FAST = Mode(
+    "fast",
+    dit_dtype=torch.bfloat16,
+    gpt="int8",
+    flow=FlowSettings(steps=10, cfg_rate=0.0),
+    separate_emotion_pass=False,
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    """A synthesis request in the reference's terms (``infer_generator``'s arguments).
+
+    ``emo_vector`` (8 values) replaces the emotion clip; ``emo_alpha`` blends the emotion clip's vector into
+    the speaker's, or scales ``emo_vector``. ``noise`` gives each segment's initial flow sample (tests);
+    otherwise they are drawn from ``generator`` (seeded by the caller for reproducibility).
+    """
+
+    text: str
+    emo_alpha: float = 1.0
+    emo_vector: Sequence[float] | None = None
+    max_text_tokens_per_segment: int = 120
+    interval_silence_ms: int = INTERVAL_SILENCE_MS
+    decoding: DecodingOptions = field(default_factory=DecodingOptions)
+    noise: Sequence[Tensor] | None = None
+    generator: torch.Generator | None = None
+
+
+@dataclass(frozen=True)
+class VoicePrompt:
+    """Everything one (speaker clip, emotion clip) pair contributes, computed once (the voice cache entry)."""
+
+    audio_22k: Tensor  # [1, N22] speaker clip at the s2mel rate
+    emo_audio_16k: Tensor | None  # [1, Ne] separately resampled emotion clip, or None (speaker features reused)
+    conditioning: VoiceConditioning
+    speaker_latents: Tensor  # [1, N, D] GPT speaker conditioning
+    emovec_spk: Tensor  # [1, D] emotion vector of the speaker clip
+    emovec_emo: Tensor  # [1, D] emotion vector of the emotion clip
+    has_emotion_clip: bool  # an emotion clip other than the speaker's was given
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One segment's result with every intermediate (the conformance case checks them all)."""
+
+    index: int
+    tokens: list[str]
+    text_ids: Tensor  # [1, L] int32
+    emovec_merged: Tensor  # [1, D] blend of speaker and emotion vectors
+    emovec: Tensor  # [1, D] after the 8-value mix, if any
+    codes_raw: Tensor  # [1, n] int64, with the stop token if one was generated
+    codes: Tensor  # [1, T] int64
+    latent: Tensor  # [1, T, D]
+    s2mel: S2MelOutput
+    vocoder_out: Tensor  # [1, 1, S] in [-1, 1]
+    wav: Tensor  # [1, S] float32 scaled to ±32767
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    """A finished request: the joined waveform (float, ±32767), its int16 form and the segments."""
+
+    wav: Tensor  # [1, total]
+    segments: list[Segment]
+    sampling_rate: int
+
+    @property
+    def wav_int16(self) -> Tensor:
+        """Truncated toward zero, as ``infer`` converts (``tensor.type(torch.int16)``)."""
+        return self.wav.to(torch.int16)
+
+
+class Pipeline:
+    """The networks of one model folder and the stages of ``infer_generator`` over them."""
+
+    def __init__(
+        self,
+        tokenizer: TextTokenizer,
+        conditioner: VoiceConditioner,
+        gpt: UnifiedVoice,
+        emotions: EmotionMatrices,
+        s2mel: S2Mel,
+        vocoder: BigVGAN,
+        mode: Mode,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.conditioner = conditioner
+        self.gpt = gpt
+        self.emotions = emotions
+        self.s2mel = s2mel
+        self.vocoder = vocoder
+        self.mode = mode
+
+    @classmethod
+    def load(cls, cfg: ModelConfig, *, mode: Mode = EXACT, device: torch.device | str = "cpu") -> Pipeline:
+        """Load every network of the model folder, strictly, and prepare it for ``mode``."""
+        s2mel = load_s2mel(cfg).to(device)
+        conditioner = load_voice_conditioner(cfg, length_regulator=s2mel.length_regulator, device=device)
+        gpt = UnifiedVoice.load(cfg).to(device)
+        return cls(
+            tokenizer=TextTokenizer(cfg.bpe_model, TextNormalizer()),
+            conditioner=conditioner,
+            gpt=_prepare_gpt(gpt, mode),
+            emotions=EmotionMatrices.load(cfg),
+            s2mel=_prepare_s2mel(s2mel, mode),
+            vocoder=load_bigvgan(cfg).to(device=device, dtype=mode.vocoder_dtype),
+            mode=mode,
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return self.conditioner.device
+
+    @property
+    def sampling_rate(self) -> int:
+        return self.conditioner.sampling_rate
+
+    # -- voice ----------------------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def prepare_voice(self, speaker: str | Path, emotion: str | Path | None = None) -> VoicePrompt:
+        """Condition on a speaker clip and an optional emotion clip (both files), as the reference loads them.
+
+        The speaker clip is read at 22.05 kHz (libsoxr HQ unless it already is) and cut to 15 s; the emotion
+        clip (the speaker file when none is given) is read again straight at 16 kHz. FAST mode skips that
+        second read for the speaker's own file and reuses the speaker features.
+        """
+        audio_22k = audio.load_voice_clip(speaker, self.sampling_rate)
+        emotion_file = emotion if emotion is not None else speaker
+        emo_16k = None
+        if emotion is not None or self.mode.separate_emotion_pass:
+            emo_16k = audio.load_voice_clip(emotion_file, self.conditioner.w2v_bert.sampling_rate)
+        return self.prepare_voice_audio(audio_22k, emo_16k, has_emotion_clip=emotion is not None)
+
+    @torch.inference_mode()
+    def prepare_voice_audio(
+        self, audio_22k: Tensor, emo_audio_16k: Tensor | None, *, has_emotion_clip: bool
+    ) -> VoicePrompt:
+        """:meth:`prepare_voice` from samples already at the right rates ([1, N22], [1, Ne] or None)."""
+        cond = self.conditioner(audio_22k.to(self.device), emo_audio_16k)
+        spk, emo = cond.spk_cond_emb, cond.emo_cond_emb
+        return VoicePrompt(
+            audio_22k=audio_22k,
+            emo_audio_16k=emo_audio_16k,
+            conditioning=cond,
+            speaker_latents=self.gpt.speaker_latents(spk, reference_lengths(spk)),
+            emovec_spk=self.gpt.emotion_vector(spk, reference_lengths(spk)),
+            emovec_emo=self.gpt.emotion_vector(emo, reference_lengths(emo)),
+            has_emotion_clip=has_emotion_clip,
+        )
+
+    # -- text -----------------------------------------------------------------------------------------------
+
+    def segments(self, text: str, max_tokens: int) -> list[list[str]]:
+        """The text's SentencePiece pieces split into segments of at most ``max_tokens`` (reference rules)."""
+        return split_segments(self.tokenizer.tokenize(text), max_tokens)
+
+    # -- synthesis ------------------------------------------------------------------------------------------
+
+    def stream(self, voice: VoicePrompt, request: Request) -> Iterator[Segment]:
+        """Synthesise segment by segment, yielding each as soon as its waveform is computed."""
+        segments = self.segments(request.text, request.max_text_tokens_per_segment)
+        if not segments:
+            raise InvalidRequest("the text has nothing to say")
+        if request.noise is not None and len(request.noise) != len(segments):
+            raise InvalidRequest(f"{len(request.noise)} noise tensors for {len(segments)} segments")
+        emovec_merged, mix = self._emotion(voice, request)
+        for index, tokens in enumerate(segments):
+            noise = request.noise[index] if request.noise is not None else None
+            yield self._segment(voice, request, index, tokens, emovec_merged, mix, noise)
+
+    def synthesize(self, voice: VoicePrompt, request: Request) -> Synthesis:
+        """All segments joined with ``interval_silence_ms`` of zeros between them."""
+        segments = list(self.stream(voice, request))
+        gap = torch.zeros(1, int(self.sampling_rate * request.interval_silence_ms / 1000.0))
+        pieces: list[Tensor] = []
+        for segment in segments:
+            if pieces and gap.shape[-1]:
+                pieces.append(gap)
+            pieces.append(segment.wav)
+        return Synthesis(wav=torch.cat(pieces, dim=1), segments=segments, sampling_rate=self.sampling_rate)
+
+    def _emotion(self, voice: VoicePrompt, request: Request) -> tuple[Tensor, EmotionMix | None]:
+        """The merged emotion vector and the optional 8-value mix (the same for every segment).
+
+        As in the reference an emotion vector overrides the emotion clip, and without a separate emotion
+        clip the blend uses alpha 1 (the emotion clip *is* the speaker clip).
+        """
+        if request.emo_vector is None:
+            alpha = request.emo_alpha if voice.has_emotion_clip else 1.0
+            return blend(voice.emovec_spk, voice.emovec_emo, alpha), None
+        if voice.has_emotion_clip:
+            raise InvalidRequest("an emotion vector replaces the emotion clip: prepare the voice without one")
+        merged = blend(voice.emovec_spk, voice.emovec_emo, 1.0)
+        return merged, mix_emotions(request.emo_vector, request.emo_alpha, voice.conditioning.style, self.emotions)
+
+    @torch.inference_mode()
+    def _segment(
+        self,
+        voice: VoicePrompt,
+        request: Request,
+        index: int,
+        tokens: list[str],
+        emovec_merged: Tensor,
+        mix: EmotionMix | None,
+        noise: Tensor | None,
+    ) -> Segment:
+        cond = voice.conditioning
+        device = self.device
+        text_ids = torch.tensor([self.tokenizer.ids(tokens)], dtype=torch.int32, device=device)
+        emovec = mix.apply(emovec_merged) if mix is not None else emovec_merged
+        prompt = self.gpt.generation_prompt(voice.speaker_latents, emovec, text_ids)
+        codes_raw = generate(self.gpt, prompt, request.decoding, request.generator)[None]
+        codes = codes_before_stop(codes_raw[0], self.gpt.config.stop_mel_token)[None]
+        if codes.shape[1] == 0:
+            raise InvalidRequest(f"segment {index} produced no speech codes (the GPT stopped at once)")
+        latent = self.gpt(voice.speaker_latents, text_ids, codes, emovec)
+        if noise is None:
+            shape = self.s2mel.noise_shape(cond.ref_mel.shape[-1], codes.shape[1])
+            generator = request.generator or torch.Generator(device=device).manual_seed(index)
+            noise = initial_noise(shape, generator, device=device)
+        mel = self.s2mel(
+            latent=latent,
+            code_embedding=self.conditioner.codec.vq2emb(codes),
+            prompt_condition=cond.prompt_condition,
+            ref_mel=cond.ref_mel,
+            style=cond.style,
+            noise=noise.to(device),
+            settings=self.mode.flow,
+        )
+        vocoder_out = self.vocoder(mel.mel.to(self.mode.vocoder_dtype)).float()
+        return Segment(
+            index=index,
+            tokens=tokens,
+            text_ids=text_ids,
+            emovec_merged=emovec_merged,
+            emovec=emovec,
+            codes_raw=codes_raw,
+            codes=codes,
+            latent=latent,
+            s2mel=mel,
+            vocoder_out=vocoder_out,
+            wav=torch.clamp(INT16_PEAK * vocoder_out.squeeze(1), -INT16_PEAK, INT16_PEAK).cpu(),
+        )
+
+
+def _prepare_gpt(gpt: UnifiedVoice, mode: Mode) -> UnifiedVoice:
+    """Cast or quantise the GPT for ``mode`` (the conditioning encoders stay float32)."""
+    if mode.gpt == "float32":
+        return gpt
+    if mode.gpt == "int8":
+        gpt.gpt = torch.ao.quantization.quantize_dynamic(gpt.gpt, {nn.Linear}, dtype=torch.qint8)
+        return gpt
+    raise ValueError(f"unknown GPT mode {mode.gpt!r}")
+
+
+def _prepare_s2mel(s2mel: S2Mel, mode: Mode) -> S2Mel:
+    """The DiT runs in ``mode.dit_dtype``; gpt_layer and the length regulator stay float32 (they are cheap)."""
+    s2mel.dit.to(mode.dit_dtype)
+    return s2mel
