@@ -11,20 +11,34 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from apscheduler.schedulers.background import BackgroundScheduler
 from fastapi import FastAPI
 
 from bot import __version__, health, migrate
-from bot.clock import Clock, SystemClock
+from bot.clock import Clock, FileClock, SystemClock
 from bot.db import make_engine, make_session_factory
+from bot.directory import views as directory_views
+from bot.escalation import views as escalation_views
+from bot.escalation import wiring as escalation_wiring
 from bot.http import BodySizeLimit, install_error_handlers
 from bot.incidents import service as incident_service
 from bot.incidents import views as incident_views
 from bot.incidents.events import EventBus
+from bot.ingestion import views as ingestion_views
 from bot.notify.outbox import Handler, OutboxWorker, RetryPolicy
 from bot.observability import Metrics
+from bot.postmortem import views as postmortem_views
 from bot.runtime import Runtime
+from bot.schedules import views as schedule_views
 from bot.settings import Settings
+from bot.slack import bolt as slack_bolt
+from bot.victorops import sync as victorops_sync
+from bot.victorops import views as victorops_views
+from bot.voice import tts as voice_tts
+from bot.voice import views as voice_views
+from bot.voice import wiring as voice_wiring
+from bot.web import views as web_views
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +54,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
 
     runtime = Runtime(
         settings=settings,
-        clock=clock or SystemClock(),
+        clock=clock or (FileClock(settings.clock_file) if settings.clock_file else SystemClock()),
         engine=engine,
         sessions=sessions,
         events=EventBus(),
@@ -48,6 +62,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     )
     handlers: dict[str, Handler] = {}
     _wire(runtime, handlers)
+    handlers.update(escalation_wiring.outbox_handlers(runtime, httpx.Client(timeout=10).post))
     runtime.outbox = OutboxWorker(
         sessions,
         runtime.clock,
@@ -64,6 +79,12 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
 def _wire(runtime: Runtime, handlers: dict[str, Handler]) -> None:
     """Subscribe each domain to incident events and register the outbox handler of each edge."""
     runtime.health.setdefault("database", "sqlite" if runtime.settings.is_sqlite else "postgresql")
+    escalation_wiring.install(runtime)
+    ingestion_views.install(runtime)
+    victorops_sync.install(runtime, handlers)
+    slack_bolt.install(runtime, handlers)
+    runtime.extras["speech"] = voice_tts.build_speech(runtime.settings)  # bot.voice.tts.Speech: /tts, callouts
+    voice_wiring.install(runtime, handlers)
 
 
 def create_app(settings: Settings, clock: Clock | None = None, *, run_background: bool = True) -> FastAPI:
@@ -84,12 +105,18 @@ def create_app(settings: Settings, clock: Clock | None = None, *, run_background
                 max_instances=1,
                 coalesce=True,
             )
+            runtime.extras["escalation"].install(scheduler)
+            runtime.extras["voice"].install(scheduler)
             scheduler.start()
+        if slack_socket is not None:
+            slack_socket.start()
         if settings.is_sqlite:
             log.info("SQLite database: single-process deployment (use PostgreSQL for several replicas)")
         try:
             yield
         finally:
+            if slack_socket is not None:
+                slack_socket.stop()
             if scheduler.running:
                 scheduler.shutdown(wait=True)
             runtime.engine.dispose()
@@ -105,4 +132,14 @@ def create_app(settings: Settings, clock: Clock | None = None, *, run_background
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(incident_views.router)
+    app.include_router(postmortem_views.router)
+    app.include_router(schedule_views.router)
+    app.include_router(escalation_views.router)
+    app.include_router(ingestion_views.router)
+    app.include_router(ingestion_views.maintenance_router)
+    app.include_router(victorops_views.router)
+    app.include_router(directory_views.router)
+    app.include_router(voice_views.router)
+    web_views.mount(app)
+    slack_socket = slack_bolt.mount(app, runtime)
     return app

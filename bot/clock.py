@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 
@@ -49,6 +50,26 @@ class FakeClock:
             if when < self._now:
                 raise ValueError("time never goes backwards")
             self._now = when
+
+
+class FileClock:
+    """Testing aid (`HERALD_CLOCK_FILE`): the time is the ISO-8601 instant written in a file.
+
+    Lets a test move time inside a real `herald serve` process (the crash and multi-replica tests) by rewriting one
+    file; never set it in production. Like FakeClock it never goes backwards.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._last = datetime.min.replace(tzinfo=UTC)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        text = self._path.read_text().strip()
+        read = datetime.fromisoformat(text) if text else self._last
+        with self._lock:
+            self._last = max(self._last, as_utc(read))
+            return self._last
 
 
 def as_utc(value: datetime) -> datetime:

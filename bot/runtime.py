@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock
 from bot.db import transaction
 from bot.incidents.events import EventBus
+from bot.notify.channels import ChannelRegistry
 from bot.notify.outbox import OutboxWorker
 from bot.observability import Metrics
 from bot.settings import Settings
@@ -31,6 +32,7 @@ class Runtime:
     events: EventBus
     metrics: Metrics
     outbox: OutboxWorker | None = None
+    channels: ChannelRegistry = field(default_factory=ChannelRegistry)
     health: dict[str, str] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
 

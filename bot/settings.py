@@ -38,6 +38,16 @@ class Settings(BaseSettings):
     sla_ack_minutes_p1: int = 5
     sla_ack_minutes_p2: int = 30
     sla_ack_minutes_p3: int = 0
+
+    # Escalation engine (bot/escalation).
+    escalation_poll_seconds: float = 1.0
+    escalation_sweep_seconds: float = 60.0
+    ack_timeout_minutes: int = 30
+    ack_reminder_grace_minutes: int = 5
+    notify_throttle: str = "voice=3/15m,slack_dm=10/15m,email=10/15m"
+    p3_digest_time: str = "09:00"
+    default_escalation_policy: str = ""
+    clock_file: Path | None = Field(default=None, description="Testing aid: read the current time from this file")
     grouping_rules_file: Path | None = None
 
     # Outbox (durable retries of everything that leaves Herald).
@@ -65,15 +75,33 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr = SecretStr("")
     twilio_from_number: str = ""
     twilio_api_url: str = "https://api.twilio.com"
+    telephony_simulated_script: str = "listen"  # what simulated callees do: `listen;+15550100=press:1;+1555...=busy`
+
+    # Voice callouts (bot/voice).
+    voice_max_seconds: float = 20.0
+    voice_group_seconds: int = 60
+    voice_ring_seconds: int = 30
+    voice_audio_ttl_seconds: int = 900
+    voice_templates_dir: Path | None = None
 
     # Speech.
     tts_model_dir: Path | None = None
     tts_url: str = ""
+    tts_timeout_seconds: float = 120.0
+    tts_max_concurrency: int = 1
+    tts_queue_limit: int = 8
+
+    # Post-mortems (bot/postmortem): a folder of jinja2 templates overriding the built-in ones, per team in <team>/.
+    postmortem_templates_dir: Path | None = None
 
     # E-mail.
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_from: str = "herald@localhost"
+
+    # Web console (bot/web): signed session cookies; an empty secret is derived from HERALD_API_TOKEN.
+    session_secret: SecretStr = SecretStr("")
+    session_hours: int = 168
 
     @field_validator("database_url")
     @classmethod

@@ -48,14 +48,15 @@ def sample(
 ) -> Tensor:
     """Integrate the flow from ``noise`` and return the whole sample (prompt region zero).
 
-    mu: [1, T, C], prompt_mel: [1, M, Tp], style: [1, S], noise: [1, M, T] -> [1, M, T].
-    The estimator's dtype decides the compute dtype; the result is float32.
+    mu: [1, T, C], prompt_mel: [1, M, Tp], style: [1, S], noise: [1, M, T] -> [1, M, T] float32.
+    The estimator runs in its own dtype; the sample itself is always accumulated in float32 (a bfloat16
+    sample would lose its low bits at every step).
     """
     dtype = next(estimator.parameters()).dtype
     prompt_len = prompt_mel.shape[-1]
-    x = noise.to(dtype).clone()
+    x = noise.float().clone()
     x[..., :prompt_len] = 0
-    prompt_x = torch.zeros_like(x)
+    prompt_x = torch.zeros_like(x, dtype=dtype)
     prompt_x[..., :prompt_len] = prompt_mel.to(dtype)
     mu, style = mu.to(dtype), style.to(dtype)
     guided = settings.cfg_rate > 0
@@ -68,14 +69,15 @@ def sample(
     t = t_span[0]
     for step in range(1, settings.steps + 1):
         dt = t_span[step] - t_span[step - 1]
+        x_in = x.to(dtype)
         if guided:
-            both = estimator(torch.cat([x, x]), prompt_x, t.expand(2), style, mu, start=prompt_len)
+            both = estimator(torch.cat([x_in, x_in]), prompt_x, t.expand(2), style, mu, start=prompt_len).float()
             v_cond, v_uncond = both.chunk(2)
             velocity = (1.0 + settings.cfg_rate) * v_cond - settings.cfg_rate * v_uncond
         else:
-            velocity = estimator(x, prompt_x, t.expand(1), style, mu, start=prompt_len)
+            velocity = estimator(x_in, prompt_x, t.expand(1), style, mu, start=prompt_len).float()
         # Only the frames after the prompt move; the prompt region stays zero (the reference zeroes it
         # after every step).
-        x = torch.cat([x[..., :prompt_len], x[..., prompt_len:] + dt.to(dtype) * velocity], dim=-1)
+        x = torch.cat([x[..., :prompt_len], x[..., prompt_len:] + dt * velocity], dim=-1)
         t = t + dt
-    return x.float()
+    return x

@@ -44,13 +44,14 @@ from tts_engine.errors import InvalidRequest
 from tts_engine.flow import FlowSettings, initial_noise
 from tts_engine.generation import DecodingOptions, codes_before_stop, generate
 from tts_engine.networks.bigvgan import BigVGAN, load_bigvgan
-from tts_engine.networks.gpt import UnifiedVoice, reference_lengths
+from tts_engine.networks.gpt import UnifiedVoice, quantize_int8, reference_lengths
 from tts_engine.s2mel import S2Mel, S2MelOutput, load_s2mel
 from tts_engine.text import TextNormalizer, TextTokenizer, split_segments
 
 __all__ = [
     "EXACT",
     "FAST",
+    "FAST_GPU",
     "Mode",
     "Pipeline",
     "Request",
@@ -66,9 +67,14 @@ INT16_PEAK = 32767.0
 
 @dataclass(frozen=True)
 class Mode:
-    """How the networks run: ``dit_dtype`` for the DiT, ``vocoder_dtype`` for BigVGAN, ``gpt`` either
-    ``"float32"`` or ``"int8"`` (dynamic quantisation of the GPT-2 stack's linear layers, which is what pays
-    in the bandwidth-bound decode loop)."""
+    """How the networks run.
+
+    ``dit_dtype`` is the DiT's dtype; ``vocoder_dtype`` that of BigVGAN's dense convolutions (its activations
+    stay float32); ``gpt`` is ``"float32"``, ``"int8"`` (dynamic quantisation of the GPT-2 stack's and mel
+    head's linear layers, CPU: what pays in the bandwidth-bound decode loop) or ``"float16"`` / ``"bfloat16"`` (autocast
+    around the GPT passes, for GPUs). ``separate_emotion_pass`` runs w2v-BERT a second time on the speaker
+    clip read straight at 16 kHz, as the reference does, instead of reusing the speaker features.
+    """
 
     name: str
     dit_dtype: torch.dtype = torch.float32
@@ -77,12 +83,26 @@ class Mode:
     flow: FlowSettings = field(default_factory=FlowSettings)
     separate_emotion_pass: bool = True
 
+    @property
+    def gpt_autocast(self) -> torch.dtype | None:
+        return {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(self.gpt)
+
 
 EXACT = Mode("exact")
 FAST = Mode(
     "fast",
     dit_dtype=torch.bfloat16,
+    vocoder_dtype=torch.bfloat16,
     gpt="int8",
+    flow=FlowSettings(steps=10, cfg_rate=0.0),
+    separate_emotion_pass=False,
+)
+# The fast mode's counterpart on a GPU: half precision everywhere, no int8 (a CPU kernel).
+FAST_GPU = Mode(
+    "fast-gpu",
+    dit_dtype=torch.float16,
+    vocoder_dtype=torch.float16,
+    gpt="float16",
     flow=FlowSettings(steps=10, cfg_rate=0.0),
     separate_emotion_pass=False,
 )
@@ -125,7 +145,7 @@ class Segment:
     """One segment's result with every intermediate (the conformance case checks them all)."""
 
     index: int
-    tokens: list[str]
+    tokens: list[str]  # SentencePiece pieces ([] when synthesised from ids)
     text_ids: Tensor  # [1, L] int32
     emovec_merged: Tensor  # [1, D] blend of speaker and emotion vectors
     emovec: Tensor  # [1, D] after the 8-value mix, if any
@@ -156,7 +176,7 @@ class Pipeline:
 
     def __init__(
         self,
-        tokenizer: TextTokenizer,
+        tokenizer: TextTokenizer | None,
         conditioner: VoiceConditioner,
         gpt: UnifiedVoice,
         emotions: EmotionMatrices,
@@ -176,17 +196,46 @@ class Pipeline:
     def load(cls, cfg: ModelConfig, *, mode: Mode = EXACT, device: torch.device | str = "cpu") -> Pipeline:
         """Load every network of the model folder, strictly, and prepare it for ``mode``."""
         s2mel = load_s2mel(cfg).to(device)
-        conditioner = load_voice_conditioner(cfg, length_regulator=s2mel.length_regulator, device=device)
-        gpt = UnifiedVoice.load(cfg).to(device)
-        return cls(
+        return cls.build(
             tokenizer=TextTokenizer(cfg.bpe_model, TextNormalizer()),
-            conditioner=conditioner,
-            gpt=_prepare_gpt(gpt, mode),
+            conditioner=load_voice_conditioner(cfg, length_regulator=s2mel.length_regulator, device=device),
+            gpt=UnifiedVoice.load(cfg).to(device),
             emotions=EmotionMatrices.load(cfg),
-            s2mel=_prepare_s2mel(s2mel, mode),
-            vocoder=load_bigvgan(cfg).to(device=device, dtype=mode.vocoder_dtype),
+            s2mel=s2mel,
+            vocoder=load_bigvgan(cfg).to(device),
             mode=mode,
         )
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        tokenizer: TextTokenizer | None,
+        conditioner: VoiceConditioner,
+        gpt: UnifiedVoice,
+        emotions: EmotionMatrices,
+        s2mel: S2Mel,
+        vocoder: BigVGAN,
+        mode: Mode,
+    ) -> Pipeline:
+        """Assemble float32 networks and cast or quantise them, in place, for ``mode``.
+
+        (``__init__`` takes networks as they are, e.g. to share prepared ones under other flow settings.)
+        """
+        if mode.gpt == "int8":
+            quantize_int8(gpt)
+        elif mode.gpt_autocast is not None:
+            # Store the decode loop's matrices in half precision so autocast casts activations only (it
+            # does not cache weight casts of frozen parameters and would re-cast the stack every step);
+            # norms keep float32 parameters, which autocast's layer_norm expects.
+            for module in [*gpt.gpt.modules(), gpt.mel_head]:
+                if isinstance(module, nn.Linear):
+                    module.to(mode.gpt_autocast)
+        elif mode.gpt != "float32":
+            raise ValueError(f"unknown GPT mode {mode.gpt!r}")
+        s2mel.dit.to(mode.dit_dtype)
+        vocoder.cast_convolutions(mode.vocoder_dtype)
+        return cls(tokenizer, conditioner, gpt, emotions, s2mel, vocoder, mode)
 
     @property
     def device(self) -> torch.device:
@@ -234,6 +283,8 @@ class Pipeline:
 
     def segments(self, text: str, max_tokens: int) -> list[list[str]]:
         """The text's SentencePiece pieces split into segments of at most ``max_tokens`` (reference rules)."""
+        if self.tokenizer is None:
+            raise InvalidRequest("this pipeline has no tokenizer; give token ids (stream_ids)")
         return split_segments(self.tokenizer.tokenize(text), max_tokens)
 
     # -- synthesis ------------------------------------------------------------------------------------------
@@ -241,19 +292,32 @@ class Pipeline:
     def stream(self, voice: VoicePrompt, request: Request) -> Iterator[Segment]:
         """Synthesise segment by segment, yielding each as soon as its waveform is computed."""
         segments = self.segments(request.text, request.max_text_tokens_per_segment)
+        assert self.tokenizer is not None  # segments() checked
+        yield from self._stream([(pieces, self.tokenizer.ids(pieces)) for pieces in segments], voice, request)
+
+    def stream_ids(self, voice: VoicePrompt, segments: Sequence[Sequence[int]], request: Request) -> Iterator[Segment]:
+        """:meth:`stream` from token ids already split into segments (``request.text`` is not read)."""
+        yield from self._stream([([], list(ids)) for ids in segments], voice, request)
+
+    def _stream(
+        self, segments: list[tuple[list[str], list[int]]], voice: VoicePrompt, request: Request
+    ) -> Iterator[Segment]:
         if not segments:
             raise InvalidRequest("the text has nothing to say")
         if request.noise is not None and len(request.noise) != len(segments):
             raise InvalidRequest(f"{len(request.noise)} noise tensors for {len(segments)} segments")
         emovec_merged, mix = self._emotion(voice, request)
-        for index, tokens in enumerate(segments):
+        for index, (pieces, ids) in enumerate(segments):
             noise = request.noise[index] if request.noise is not None else None
-            yield self._segment(voice, request, index, tokens, emovec_merged, mix, noise)
+            yield self._segment(voice, request, index, pieces, ids, emovec_merged, mix, noise)
 
     def synthesize(self, voice: VoicePrompt, request: Request) -> Synthesis:
         """All segments joined with ``interval_silence_ms`` of zeros between them."""
-        segments = list(self.stream(voice, request))
-        gap = torch.zeros(1, int(self.sampling_rate * request.interval_silence_ms / 1000.0))
+        return self.join(list(self.stream(voice, request)), request.interval_silence_ms)
+
+    def join(self, segments: list[Segment], interval_silence_ms: int = INTERVAL_SILENCE_MS) -> Synthesis:
+        """Segments' waveforms with ``interval_silence_ms`` of zeros between them."""
+        gap = torch.zeros(1, int(self.sampling_rate * interval_silence_ms / 1000.0))
         pieces: list[Tensor] = []
         for segment in segments:
             if pieces and gap.shape[-1]:
@@ -282,20 +346,23 @@ class Pipeline:
         request: Request,
         index: int,
         tokens: list[str],
+        ids: list[int],
         emovec_merged: Tensor,
         mix: EmotionMix | None,
         noise: Tensor | None,
     ) -> Segment:
         cond = voice.conditioning
         device = self.device
-        text_ids = torch.tensor([self.tokenizer.ids(tokens)], dtype=torch.int32, device=device)
+        text_ids = torch.tensor([ids], dtype=torch.int32, device=device)
         emovec = mix.apply(emovec_merged) if mix is not None else emovec_merged
-        prompt = self.gpt.generation_prompt(voice.speaker_latents, emovec, text_ids)
-        codes_raw = generate(self.gpt, prompt, request.decoding, request.generator)[None]
-        codes = codes_before_stop(codes_raw[0], self.gpt.config.stop_mel_token)[None]
-        if codes.shape[1] == 0:
-            raise InvalidRequest(f"segment {index} produced no speech codes (the GPT stopped at once)")
-        latent = self.gpt(voice.speaker_latents, text_ids, codes, emovec)
+        autocast = self.mode.gpt_autocast
+        with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+            prompt = self.gpt.generation_prompt(voice.speaker_latents, emovec, text_ids)
+            codes_raw = generate(self.gpt, prompt, request.decoding, request.generator)[None]
+            codes = codes_before_stop(codes_raw[0], self.gpt.config.stop_mel_token)[None]
+            if codes.shape[1] == 0:
+                raise InvalidRequest(f"segment {index} produced no speech codes (the GPT stopped at once)")
+            latent = self.gpt(voice.speaker_latents, text_ids, codes, emovec).float()
         if noise is None:
             shape = self.s2mel.noise_shape(cond.ref_mel.shape[-1], codes.shape[1])
             generator = request.generator or torch.Generator(device=device).manual_seed(index)
@@ -309,7 +376,7 @@ class Pipeline:
             noise=noise.to(device),
             settings=self.mode.flow,
         )
-        vocoder_out = self.vocoder(mel.mel.to(self.mode.vocoder_dtype)).float()
+        vocoder_out = self.vocoder(mel.mel)
         return Segment(
             index=index,
             tokens=tokens,
@@ -323,19 +390,3 @@ class Pipeline:
             vocoder_out=vocoder_out,
             wav=torch.clamp(INT16_PEAK * vocoder_out.squeeze(1), -INT16_PEAK, INT16_PEAK).cpu(),
         )
-
-
-def _prepare_gpt(gpt: UnifiedVoice, mode: Mode) -> UnifiedVoice:
-    """Cast or quantise the GPT for ``mode`` (the conditioning encoders stay float32)."""
-    if mode.gpt == "float32":
-        return gpt
-    if mode.gpt == "int8":
-        gpt.gpt = torch.ao.quantization.quantize_dynamic(gpt.gpt, {nn.Linear}, dtype=torch.qint8)
-        return gpt
-    raise ValueError(f"unknown GPT mode {mode.gpt!r}")
-
-
-def _prepare_s2mel(s2mel: S2Mel, mode: Mode) -> S2Mel:
-    """The DiT runs in ``mode.dit_dtype``; gpt_layer and the length regulator stay float32 (they are cheap)."""
-    s2mel.dit.to(mode.dit_dtype)
-    return s2mel

@@ -23,6 +23,7 @@ class EventKind(StrEnum):
     RESOLVED = "resolved"
     ESCALATED = "escalated"
     ALERT_ADDED = "alert_added"
+    SEVERITY_RAISED = "severity_raised"
     NOTE_ADDED = "note_added"
 
 

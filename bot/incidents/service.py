@@ -6,6 +6,8 @@ Every change writes its timeline entry and publishes an `IncidentEvent` in the s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -231,6 +233,115 @@ def add_note(
     timeline.record(session, incident=incident, at=now, kind="note", actor=actor, source=source, message=text)
     events.publish(session, _event(EventKind.NOTE_ADDED, incident, actor, source, text=text))
     return incident
+
+
+@dataclass(frozen=True)
+class AlertNote:
+    """One alert change to show on an incident's timeline (kind: alert, alert_resolved or alert_info)."""
+
+    kind: str
+    message: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AlertChanges:
+    """The alert changes of one incident in one ingest batch."""
+
+    incident: Incident
+    actor: str
+    source: str
+    notes: list[AlertNote] = field(default_factory=list)
+    added: int = 0  # distinct alerts that joined (the incident's alert count)
+
+
+def record_alerts(session: Session, *, clock: Clock, events: EventBus, changes: Sequence[AlertChanges]) -> None:
+    """Attach alert changes to incidents: a timeline entry each (one INSERT for the lot), and one ALERT_ADDED event
+    per incident, so an alert storm publishes one event per incident and batch, not one per alert."""
+    now = clock.now()
+    entries = []
+    for change in changes:
+        if not change.notes:
+            continue
+        change.incident.alert_count += change.added
+        change.incident.updated_at = now
+        entries += [
+            {
+                "incident_id": change.incident.id,
+                "at": now,
+                "kind": note.kind,
+                "actor": change.actor,
+                "source": change.source,
+                "message": note.message,
+                "data": note.data,
+            }
+            for note in change.notes
+        ]
+    timeline.record_many(session, entries=entries)
+    for change in changes:
+        if change.notes:
+            events.publish(
+                session,
+                _event(
+                    EventKind.ALERT_ADDED,
+                    change.incident,
+                    change.actor,
+                    change.source,
+                    added=change.added,
+                    changes=len(change.notes),
+                ),
+            )
+
+
+def raise_severity(
+    session: Session,
+    *,
+    clock: Clock,
+    events: EventBus,
+    incident: Incident,
+    severity: Severity,
+    actor: str,
+    source: str,
+    reason: str,
+) -> bool:
+    """Make an open incident more severe (P2 → P1) when a worse alert joins it; never lowers it."""
+    previous = incident.severity
+    if severity.value >= previous or incident.state not in OPEN_STATES:
+        return False
+    now = clock.now()
+    incident.severity = severity.value
+    incident.updated_at = now
+    timeline.record(
+        session,
+        incident=incident,
+        at=now,
+        kind="severity_raised",
+        actor=actor,
+        source=source,
+        message=f"Severity raised from {previous} to {severity.value}: {reason}",
+        data={"previous": previous},
+    )
+    events.publish(session, _event(EventKind.SEVERITY_RAISED, incident, actor, source, previous=previous))
+    return True
+
+
+def link_external(
+    session: Session, *, clock: Clock, incident: Incident, external_id: str, system: str, actor: str, source: str
+) -> None:
+    """Record the id an outside system (VictorOps) gave this incident, so later changes can be synced to it."""
+    now = clock.now()
+    incident.external_id = external_id
+    incident.updated_at = now
+    timeline.record(
+        session,
+        incident=incident,
+        at=now,
+        kind="linked",
+        actor=actor,
+        source=source,
+        message=f"Linked to {system} incident #{external_id}",
+        data={"system": system, "external_id": external_id},
+    )
 
 
 def _event(kind: EventKind, incident: Incident, actor: str, source: str, **data: Any) -> IncidentEvent:

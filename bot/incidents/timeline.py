@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from bot.incidents.models import Incident, TimelineEntry
@@ -33,6 +34,13 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def record_many(session: Session, *, entries: Sequence[dict[str, Any]]) -> None:
+    """Many entries (each a dict of incident_id, at, kind, actor, source, message, data) in one executemany INSERT:
+    an alert storm writes thousands at once, across incidents."""
+    if entries:
+        session.execute(insert(TimelineEntry), list(entries))
 
 
 def entries(session: Session, *, incident_id: int) -> list[TimelineEntry]:

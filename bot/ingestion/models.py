@@ -1,13 +1,18 @@
-"""Maintenance windows: alerts inside one are recorded but not paged (e.g. during a canary release)."""
+"""Maintenance windows: alerts inside one are recorded but not paged (e.g. during a canary release).
+
+Also the indexes ingestion's queries need on the incident tables (revision 0002_ingestion): "which alerts of these
+incidents still fire" and "which incident has this VictorOps number".
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db import Base
+from bot.incidents.models import Alert, Incident
 
 
 class MaintenanceWindow(Base):
@@ -20,3 +25,7 @@ class MaintenanceWindow(Base):
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+
+
+Index("ix_alerts_incident_status", Alert.incident_id, Alert.status)
+Index("ix_incidents_external_id", Incident.external_id)

@@ -8,27 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from tts_engine.config import ModelConfig
+from tts_engine.config import ModelConfig, official_config
 from tts_engine.conformance import Bundle
 from tts_engine.conformance.runner import discover_adapters, run_case
 from tts_engine.loading import assert_keys, expected_shapes, on_meta
 from tts_engine.networks.bigvgan import BigVGAN, BigVGANArgs, checkpoint_key, load_bigvgan
-
-# Architecture fields of the released nvidia/bigvgan_v2_22khz_80band_256x config.json (the model IndexTTS-2 uses).
-OFFICIAL_CONFIG = {
-    "resblock": "1",
-    "upsample_rates": [4, 4, 2, 2, 2, 2],
-    "upsample_kernel_sizes": [8, 8, 4, 4, 4, 4],
-    "upsample_initial_channel": 1536,
-    "resblock_kernel_sizes": [3, 7, 11],
-    "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
-    "use_tanh_at_final": False,
-    "use_bias_at_final": False,
-    "activation": "snakebeta",
-    "snake_logscale": True,
-    "num_mels": 80,
-    "sampling_rate": 22050,
-}
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +24,8 @@ def test_full_size_keys_match_the_official_checkpoint(bundle_dir: Path) -> None:
     keys = json.loads((bundle_dir / "model" / "full-size-keys.json").read_text())
     listing = keys["files"]["hf_cache/bigvgan/bigvgan_generator.pt"]
     expected = {checkpoint_key(k): v for k, v in expected_shapes(listing, "generator").items()}
-    args = BigVGANArgs.from_json(OFFICIAL_CONFIG)
-    assert args.hop_size == 256
+    args = BigVGANArgs.from_model_config(official_config())  # the released config.json's architecture
+    assert args.hop_size == 256 and args.upsample_initial_channel == 1536
     assert_keys(on_meta(lambda: BigVGAN(args)), expected, source="full-size-keys.json [bigvgan_generator.pt]")
 
 
@@ -50,6 +34,12 @@ def test_checkpoint_key_mapping() -> None:
     assert checkpoint_key("resblocks.4.activations.5.act.beta") == "resblocks.4.activations.5.beta"
     assert checkpoint_key("activation_post.downsample.lowpass.filter") == "activation_post.downsample_filter"
     assert checkpoint_key("activation_post.upsample.filter") == "activation_post.upsample_filter"
+
+
+def test_computed_filters_equal_the_stored_ones(model_config: ModelConfig, vocoder: BigVGAN) -> None:
+    fresh = BigVGAN(BigVGANArgs.from_model_config(model_config))
+    for name, stored in vocoder.named_buffers():
+        assert torch.allclose(fresh.get_buffer(name), stored, atol=1e-7), name
 
 
 def test_alias_free_activation_keeps_constants(vocoder: BigVGAN) -> None:
@@ -77,3 +67,16 @@ def test_bundle_cases(bundle: Bundle, case_id: str) -> None:
     case = next(c for c in bundle.cases if c.id == case_id)
     result = run_case(bundle, case, discover_adapters())
     assert result.passed, result.detail
+
+
+def test_bfloat16_convolutions_keep_float32_activations(model_config: ModelConfig) -> None:
+    fast = load_bigvgan(model_config).cast_convolutions(torch.bfloat16)
+    exact = load_bigvgan(model_config)
+    assert fast.conv_pre.weight.dtype == torch.bfloat16 and fast.ups[0].weight.dtype == torch.bfloat16
+    assert fast.activation_post.alpha.dtype == torch.float32
+    assert fast.activation_post.upsample_filter.dtype == torch.float32
+    mel = torch.randn(1, 80, 9)
+    with torch.no_grad():
+        out, ref = fast(mel), exact(mel)
+    assert out.dtype == torch.float32
+    assert 0 < (out - ref).norm() / ref.norm() < 0.05

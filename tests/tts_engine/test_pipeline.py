@@ -101,8 +101,19 @@ def test_emotion_vector_mixes_and_refuses_an_emotion_clip(pipeline: Pipeline, vo
         pipeline.synthesize(with_clip, _request(emo_vector=vector))
 
 
-def test_fast_mode_speaks(bundle: Bundle, clip: Path) -> None:
-    fast = Pipeline.load(bundle.config, mode=FAST)
+HALF_GPT = Mode(
+    "half",
+    dit_dtype=torch.bfloat16,
+    gpt="bfloat16",
+    flow=FlowSettings(steps=2, cfg_rate=0.0),
+    separate_emotion_pass=False,
+)
+
+
+@pytest.mark.parametrize("mode", [FAST, HALF_GPT], ids=lambda mode: mode.name)
+def test_fast_modes_speak(bundle: Bundle, clip: Path, mode: Mode) -> None:
+    """FAST (int8 GPT, CPU) and the half-precision GPT under autocast that FAST_GPU uses on a GPU."""
+    fast = Pipeline.load(bundle.config, mode=mode)
     assert fast.mode.flow.steps < EXACT.flow.steps
     voice = fast.prepare_voice(clip)
     assert voice.emo_audio_16k is None  # the speaker features double as the emotion reference

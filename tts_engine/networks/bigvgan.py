@@ -18,6 +18,7 @@ hub mix-ins and a runtime weight-norm removal; here weight norm is folded once a
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -114,6 +115,37 @@ def _same_padding(kernel_size: int, dilation: int) -> int:
     return (kernel_size * dilation - dilation) // 2
 
 
+def kaiser_sinc_filter(cutoff: float, half_width: float, kernel_size: int) -> Tensor:
+    """The anti-aliasing low-pass: a Kaiser-windowed sinc, normalised to unit sum -> [1, 1, kernel_size].
+
+    ``cutoff`` and ``half_width`` are fractions of the sample rate; the Kaiser beta follows Kaiser's formula
+    for the attenuation ``A = 2.285 (N/2 - 1) pi (4 half_width) + 7.95`` dB. Taps sit at half-integer
+    offsets for an even length (no centre tap). Checkpoints store these values; computing them lets a
+    freshly built network (tests, benchmarks) filter properly.
+    """
+    half = kernel_size // 2
+    attenuation = 2.285 * (half - 1) * math.pi * 4 * half_width + 7.95
+    if attenuation > 50.0:
+        beta = 0.1102 * (attenuation - 8.7)
+    elif attenuation >= 21.0:
+        beta = 0.5842 * (attenuation - 21) ** 0.4 + 0.07886 * (attenuation - 21.0)
+    else:
+        beta = 0.0
+    window = torch.kaiser_window(kernel_size, periodic=False, beta=beta)
+    even = kernel_size % 2 == 0
+    time = torch.arange(-half, half) + 0.5 if even else torch.arange(kernel_size) - half
+    taps = 2 * cutoff * window * torch.sinc(2 * cutoff * time)
+    return (taps / taps.sum()).view(1, 1, kernel_size)
+
+
+def _conv(conv: nn.Module, x: Tensor) -> Tensor:
+    """A dense (transposed) convolution in its weights' dtype, the result back in the activations' dtype.
+
+    Normally both are float32 and nothing is cast; see :meth:`BigVGAN.cast_convolutions`.
+    """
+    return conv(x.to(conv.weight.dtype)).to(x.dtype)
+
+
 class AliasFreeSnakeBeta(nn.Module):
     """SnakeBeta evaluated at twice the rate: replicate-pad, x2 sinc upsampling (transposed depthwise
     conv scaled by the ratio), SnakeBeta, replicate-pad, low-pass and x2 decimation."""
@@ -126,9 +158,11 @@ class AliasFreeSnakeBeta(nn.Module):
         k = args.alias_kernel_size
         self.alpha = nn.Parameter(torch.zeros(channels) if self.logscale else torch.ones(channels))
         self.beta = nn.Parameter(torch.zeros(channels) if self.logscale else torch.ones(channels))
-        # The Kaiser-sinc kernels are deterministic, but the stored values are what the model used.
-        self.register_buffer("upsample_filter", torch.zeros(1, 1, k))
-        self.register_buffer("downsample_filter", torch.zeros(1, 1, k))
+        # Deterministic, but the checkpoint stores them and the stored values are what the model used.
+        # Up- and down-sampling use the same design: cutoff at half the lower rate, transition 0.6 of it.
+        lowpass = kaiser_sinc_filter(0.5 / self.ratio, 0.6 / self.ratio, k)
+        self.register_buffer("upsample_filter", lowpass.clone())
+        self.register_buffer("downsample_filter", lowpass.clone())
         self.up_pad = k // self.ratio - 1
         self.up_crop_left = self.up_pad * self.ratio + (k - self.ratio) // 2
         self.up_crop_right = self.up_pad * self.ratio + (k - self.ratio + 1) // 2
@@ -175,7 +209,7 @@ class AMPBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """x: [B, C, N] -> [B, C, N]."""
         for i, (conv1, conv2) in enumerate(zip(self.convs1, self.convs2, strict=True)):
-            x = x + conv2(self.activations[2 * i + 1](conv1(self.activations[2 * i](x))))
+            x = x + _conv(conv2, self.activations[2 * i + 1](_conv(conv1, self.activations[2 * i](x))))
         return x
 
 
@@ -203,16 +237,25 @@ class BigVGAN(nn.Module):
     def forward(self, mel: Tensor) -> Tensor:
         """mel: [B, M, T] (natural-log magnitude mel) -> waveform [B, 1, T x hop] in [-1, 1]."""
         kernels = len(self.args.resblock_kernel_sizes)
-        x = self.conv_pre(mel)
+        x = _conv(self.conv_pre, mel)
         for i, up in enumerate(self.ups):
-            x = up(x)
+            x = _conv(up, x)
             blocks = self.resblocks[i * kernels : (i + 1) * kernels]
             total = blocks[0](x)
             for block in blocks[1:]:
                 total = total + block(x)
             x = total / kernels
-        x = self.conv_post(self.activation_post(x))
+        x = _conv(self.conv_post, self.activation_post(x))
         return torch.tanh(x) if self.args.use_tanh_at_final else x.clamp(-1.0, 1.0)
+
+    def cast_convolutions(self, dtype: torch.dtype) -> BigVGAN:
+        """Keep the dense convolutions' weights in ``dtype`` (bfloat16 for the fast mode) while the
+        activations, the anti-aliasing filters and SnakeBeta stay float32: the convolutions are where the
+        time goes and they tolerate bfloat16, whereas ``sin(alpha x)`` of bfloat16 inputs is visibly noisy."""
+        for module in self.modules():
+            if type(module) in (nn.Conv1d, nn.ConvTranspose1d):
+                module.to(dtype)
+        return self
 
 
 def load_bigvgan(cfg: ModelConfig) -> BigVGAN:

@@ -55,7 +55,7 @@ def test_enqueue_is_idempotent_and_failures_retry_then_succeed(database_url: str
     assert calls == [1, 2, 3]
 
     with runtime.transaction() as session:
-        message = session.query(OutboxMessage).one()
+        message = session.query(OutboxMessage).filter_by(kind="probe").one()
         assert message.status == "sent"
         kinds = [e.kind for e in service.get_with_timeline(session, number=1).timeline]
     assert kinds.count("delivery_retry") == 2
@@ -74,7 +74,7 @@ def test_permanent_failure_gives_up_and_says_so(database_url: str) -> None:
 
     OutboxWorker(runtime.sessions, clock, {"probe": refuse}).run_once()
     with runtime.transaction() as session:
-        assert session.query(OutboxMessage).one().status == "failed"
+        assert session.query(OutboxMessage).filter_by(kind="probe").one().status == "failed"
         last = service.get_with_timeline(session, number=1).timeline[-1]
     assert last.kind == "delivery_failed" and "unknown incident" in last.message
     runtime.engine.dispose()

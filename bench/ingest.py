@@ -1,0 +1,251 @@
+"""Alert ingestion throughput and latency through real HTTP with durable commits, against a bare endpoint.
+
+Herald runs in its own process (uvicorn, the real app from `create_app`, system clock) on SQLite and on PostgreSQL.
+Next to the integration routes the server gets one extra route, `POST /bench/bare`, on the same app, middleware and
+server stack, that reads the body and answers 200: the ceiling of the stack. Each alert is an Alertmanager webhook
+of one alert, in a storm over 100 groups with every tenth delivery a retry; Herald answers only after the alert is
+committed (group commit, bot/ingestion/writer.py). The figure is the ratio of alerts/s to the bare endpoint's
+requests/s, with p50/p99 latency as the sender sees it. Goal: ratio >= 50 %, p99 < 50 ms.
+
+The load generator is a small asyncio HTTP/1.1 keep-alive client (hand-written: httpx's per-request overhead would
+cap both endpoints at the same client-bound rate and hide the ratio). Warm-up requests are reported apart. Prints a
+table, then one line of JSON, and writes bench/results/ingest.json.
+
+    .venv/bin/python bench/ingest.py [--requests 4000] [--concurrency 32] [--backends sqlite,postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+KEY = "bench-key"
+PG_ADMIN_DSN = os.environ.get("HERALD_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+# -- the server process ------------------------------------------------------------------------------------------
+
+
+def serve(database_url: str, port: int) -> None:
+    import uvicorn
+
+    from bot.app import create_app
+    from bot.settings import Settings
+
+    settings = Settings(_env_file=None, database_url=database_url, integration_key=KEY, log_level="WARNING")
+    # The outbox/engine loops (Slack, voice pre-synthesis, escalation ticks) are left out: they share the process
+    # and would make the figure depend on which of them have work, not on the ingest path being measured.
+    app = create_app(settings, run_background=False)
+
+    @app.post("/bench/bare")
+    async def bare(request: Request) -> JSONResponse:
+        await request.body()
+        return JSONResponse({"result": "success"})
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+# -- the load generator ------------------------------------------------------------------------------------------
+
+
+def storm(count: int, seed: int) -> list[bytes]:
+    """`count` one-alert Alertmanager webhooks over 100 groups; every tenth is a retry of an earlier one."""
+    rng = random.Random(seed)
+    bodies: list[bytes] = []
+    run = uuid.uuid4().hex[:8]
+    for n in range(count):
+        if n % 10 == 9:
+            bodies.append(bodies[rng.randrange(len(bodies))])
+            continue
+        group = n % 100
+        alert = {
+            "status": "firing",
+            "labels": {"alertname": f"Bench{group}", "pod": f"{run}-{n}", "service": "bench", "severity": "critical"},
+            "annotations": {"summary": f"pod {n} of group {group} is slow"},
+            "startsAt": "2025-11-18T14:00:00Z",
+        }
+        body = {"version": "4", "groupKey": f'{{}}:{{alertname="Bench{group}"}}', "status": "firing", "alerts": [alert]}
+        bodies.append(json.dumps(body).encode())
+    return bodies
+
+
+async def load(port: int, path: str, bodies: list[bytes], concurrency: int) -> tuple[float, list[float]]:
+    """Send every body once over `concurrency` keep-alive connections; returns (seconds, latencies in ms)."""
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    latencies: list[float] = []
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while not queue.empty():
+                body = queue.get_nowait()
+                head = f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                start = time.perf_counter()
+                status = await _response(reader)
+                latencies.append((time.perf_counter() - start) * 1000)
+                if status != 200:
+                    raise RuntimeError(f"{path} answered {status}")
+        finally:
+            writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    return time.perf_counter() - start, latencies
+
+
+async def _response(reader: asyncio.StreamReader) -> int:
+    status_line = await reader.readline()
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode().partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return int(status_line.split()[1])
+
+
+def summary(seconds: float, latencies: list[float]) -> dict[str, float]:
+    q = statistics.quantiles(latencies, n=100, method="inclusive")
+    return {
+        "requests": len(latencies),
+        "per_second": round(len(latencies) / seconds, 1),
+        "p50_ms": round(q[49], 2),
+        "p99_ms": round(q[98], 2),
+        "max_ms": round(max(latencies), 2),
+    }
+
+
+def run_backend(name: str, database_url: str, args: argparse.Namespace) -> dict[str, Any]:
+    from bot import migrate
+    from tests.support.server import free_port
+
+    migrate.upgrade(database_url)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, __file__, "--serve", database_url, str(port)], cwd=ROOT)
+    try:
+        _wait_for(port)
+        bare_bodies = storm(args.requests, seed=1)
+        asyncio.run(load(port, "/bench/bare", bare_bodies[: args.warmup], args.concurrency))
+        bare = summary(*asyncio.run(load(port, "/bench/bare", bare_bodies, args.concurrency)))
+        path = f"/api/v1/integrations/alertmanager/{KEY}"
+        warm = summary(*asyncio.run(load(port, path, storm(args.warmup, seed=2), args.concurrency)))
+        ingest = summary(*asyncio.run(load(port, path, storm(args.requests, seed=3), args.concurrency)))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return {
+        "backend": name,
+        "bare": bare,
+        "ingest_warmup": warm,
+        "ingest": ingest,
+        "ratio": round(ingest["per_second"] / bare["per_second"], 3),
+    }
+
+
+def _wait_for(port: int) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError("Herald did not start")
+
+
+def databases(backends: list[str], tmp: Path) -> list[tuple[str, str, Any]]:
+    found: list[tuple[str, str, Any]] = []
+    if "sqlite" in backends:
+        found.append(("sqlite", f"sqlite:///{tmp / 'bench.db'}", None))
+    if "postgresql" in backends:
+        import psycopg
+
+        name = f"herald_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+        found.append(("postgresql", f"{base}/{name}", name))
+    return found
+
+
+def machine() -> dict[str, Any]:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=ROOT)
+        head = commit.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        head = "unknown"
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "commit": head,
+        "versions": {p: version(p) for p in ("fastapi", "uvicorn", "sqlalchemy", "psycopg")},
+    }
+
+
+def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--serve":
+        serve(sys.argv[2], int(sys.argv[3]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--warmup", type=int, default=400)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    args = parser.parse_args()
+
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, url, pg_name in databases(args.backends.split(","), Path(tmp)):
+            try:
+                results.append(run_backend(name, url, args))
+            finally:
+                if pg_name:
+                    import psycopg
+
+                    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as connection:
+                        connection.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+
+    print(f"{'backend':<11} {'endpoint':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    for result in results:
+        for label in ("bare", "ingest"):
+            row = result[label]
+            print(
+                f"{result['backend']:<11} {label:<8} {row['per_second']:>9} {row['p50_ms']:>8} "
+                f"{row['p99_ms']:>8} {row['max_ms']:>8}"
+            )
+        print(f"{result['backend']:<11} ratio    {result['ratio']:.1%} of the bare endpoint (goal >= 50%, p99 < 50 ms)")
+    report = {"bench": "ingest", "machine": machine(), "settings": vars(args), "results": results}
+    out = ROOT / "bench" / "results" / "ingest.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

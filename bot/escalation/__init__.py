@@ -1,0 +1,1 @@
+"""Escalation: policies, the durable step engine, notifications, SLA clocks, automation hooks and drills."""

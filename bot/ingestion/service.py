@@ -1,0 +1,448 @@
+"""Ingest: alert events in, incidents out, in one transaction per batch.
+
+The work is set-based so that an alert storm costs a few statements per batch rather than per alert: routing keys,
+maintenance windows, known alerts and open incidents are each read once per batch, then every event is decided in
+memory (dedup → maintenance → grouping) and the changes are flushed together. One HTTP request is simply a batch of
+one, or of one Alertmanager group.
+
+Decisions, in order, for each event:
+- a delivery of a known alert that changes nothing (retry, repeat notification) is a duplicate: counted, never a
+  second incident or notification; if it got worse (WARNING → CRITICAL) the incident's severity is raised;
+- a recovery marks the alert resolved; when no alert of its incident is firing any more, the incident resolves;
+- a VictorOps ACKNOWLEDGEMENT acknowledges the alert's incident (source "victorops", so it is not synced back);
+- an informational event (VictorOps INFO, severity=info) never opens an incident: it is recorded on the open
+  incident of its group, else on the service's most recent open incident, else kept as an alert without incident;
+- a firing alert joins the open incident of its group (see grouping.py) or opens one; inside a maintenance window
+  that incident is opened with `paging_suppressed`, so it is on record but pages nobody.
+
+Concurrency: on PostgreSQL each batch takes a transaction-scoped advisory lock per service (in id order, so batches
+never deadlock), which makes "find the open incident or open one" atomic across replicas; SQLite serialises writers
+with BEGIN IMMEDIATE already.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, insert, literal, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clock import Clock
+from bot.db import transaction
+from bot.directory import service as directory_service
+from bot.directory.models import Service
+from bot.incidents import service as incident_service
+from bot.incidents.events import EventBus
+from bot.incidents.models import Alert, Incident
+from bot.incidents.service import AlertChanges, AlertNote
+from bot.incidents.states import OPEN_STATES, State
+from bot.ingestion import grouping, maintenance
+from bot.ingestion.dedup import AlertStatus, Step, classify
+from bot.ingestion.event import AlertAction, AlertEvent
+from bot.ingestion.grouping import GroupingRule
+from bot.ingestion.models import MaintenanceWindow
+from bot.ingestion.writer import GroupCommitWriter
+
+LOCK_NAMESPACE = 0x4845  # first key of pg_advisory_xact_lock(int, int): "HE", for Herald's ingestion locks
+CHUNK = 500  # keys per IN (...) list
+ANALYZE_AFTER = 1000  # new alerts in one batch that make it worth refreshing the planner's statistics
+
+
+class Outcome(StrEnum):
+    OPENED = "opened"  # opened a new incident
+    GROUPED = "grouped"  # joined an open incident
+    ESCALATED = "escalated"  # a known alert got worse; its incident's severity was raised
+    DUPLICATE = "duplicate"  # a repeated delivery: nothing changed
+    RESOLVED = "resolved"  # the alert recovered
+    ACKNOWLEDGED = "acknowledged"  # the source acknowledged the alert's incident
+    RECORDED = "recorded"  # informational: recorded, no incident opened
+    MAINTENANCE = "maintenance"  # opened an incident inside a maintenance window: on record, not paged
+    IGNORED = "ignored"  # recovery/acknowledgement of an alert Herald never saw
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    outcome: Outcome
+    dedup_key: str
+    incident_number: int | None = None
+
+
+@dataclass(frozen=True)
+class IngestContext:
+    clock: Clock
+    events: EventBus
+    rules: Sequence[GroupingRule] = ()
+
+
+@dataclass(slots=True)
+class _NewAlert:
+    """An alert first seen in this batch, with the columns of `Alert` (ORM objects cost ~10x more to build)."""
+
+    source: str
+    dedup_key: str
+    first_received_at: datetime
+    status: str = ""
+    severity: str = ""
+    title: str = ""
+    description: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    payload: dict[str, Any] = field(default_factory=dict)
+    service_id: int | None = None
+    incident_id: int | None = None
+    in_maintenance: bool = False
+    deliveries: int = 1
+    starts_at: datetime | None = None
+    last_received_at: datetime | None = None
+    resolved_at: datetime | None = None
+
+
+@dataclass
+class _Changes(AlertChanges):
+    """What happened to one incident in this batch, written to its timeline in one go at the end."""
+
+    resolved_alerts: int = 0
+    truncated: int = 0
+
+
+def ingest(session: Session, *, ctx: IngestContext, events: Sequence[AlertEvent]) -> list[IngestResult]:
+    if not events:
+        return []
+    return _Batch(session, ctx, events).run()
+
+
+class _Batch:
+    def __init__(self, session: Session, ctx: IngestContext, events: Sequence[AlertEvent]) -> None:
+        self.session = session
+        self.ctx = ctx
+        self.events = events
+        self.now = ctx.clock.now()
+        self.changes: dict[int, _Changes] = {}
+
+    def run(self) -> list[IngestResult]:
+        session, events = self.session, self.events
+        self.services = directory_service.resolve_routing_keys(
+            session, clock=self.ctx.clock, keys={e.routing_key for e in events}
+        )
+        lock_services(session, {s.id for s in self.services.values()})
+        self.windows = maintenance.open_windows(session, at=self.now)
+        self.alerts = _known_alerts(session, events)
+        self.groups = {
+            id(e): grouping.group_key(e, self.ctx.rules)
+            for e in events
+            if e.action in (AlertAction.TRIGGER, AlertAction.INFO)
+        }
+        self.open_by_group = _open_incidents(session, {s.id for s in self.services.values()}, set(self.groups.values()))
+        self.incidents = {i.id: i for i in self.open_by_group.values()}
+        self.incidents.update(_incidents(session, {a.incident_id for a in self.alerts.values()} - set(self.incidents)))
+        self.latest_open: dict[int, Incident | None] = {}
+        self.new_alerts: list[_NewAlert] = []
+        results = [self._apply(event) for event in events]
+        self._insert_new()
+        self._write_changes()
+        return results
+
+    def _insert_new(self) -> None:
+        if not self.new_alerts:
+            return
+        names = _NewAlert.__slots__
+        self.session.execute(insert(Alert), [{n: getattr(a, n) for n in names} for a in self.new_alerts])
+        if len(self.new_alerts) >= ANALYZE_AFTER and self.session.get_bind().dialect.name == "postgresql":
+            # A storm grows the table faster than autovacuum refreshes its statistics; with stale ones the planner
+            # scans every alert of the source for each dedup lookup. Sampling now keeps lookups on the index.
+            self.session.execute(text("ANALYZE alerts"))
+
+    # -- one event ---------------------------------------------------------------------------------------------
+
+    def _apply(self, event: AlertEvent) -> IngestResult:
+        alert = self.alerts.get((event.source, event.dedup_key))
+        step = classify(alert.status if alert else None, event.action)
+        if step is Step.IGNORE:
+            return IngestResult(Outcome.IGNORED, event.dedup_key)
+        if alert is not None:
+            alert.deliveries += 1
+            alert.last_received_at = self.now
+        if step is Step.REPEAT:
+            return self._repeat(event, alert)
+        if step is Step.RESOLVE:
+            return self._resolve(event, alert)
+        if step is Step.ACKNOWLEDGE:
+            return self._acknowledge(event, alert)
+        if step is Step.INFO:
+            return self._info(event)
+        return self._fire(event, alert)
+
+    def _repeat(self, event: AlertEvent, alert: Alert) -> IngestResult:
+        incident = self.incidents.get(alert.incident_id) if alert.incident_id else None
+        number = incident.number if incident else None
+        if event.action is AlertAction.TRIGGER and event.severity.value < alert.severity:
+            alert.severity = event.severity.value
+            alert.title = event.title
+            alert.description = event.description
+            if incident is not None and self._raise(incident, event, f"{event.title} is now {event.severity.value}"):
+                return IngestResult(Outcome.ESCALATED, event.dedup_key, number)
+        return IngestResult(Outcome.DUPLICATE, event.dedup_key, number)
+
+    def _resolve(self, event: AlertEvent, alert: Alert) -> IngestResult:
+        alert.status = AlertStatus.RESOLVED.value
+        alert.resolved_at = self.now
+        incident = self.incidents.get(alert.incident_id) if alert.incident_id else None
+        if incident is None:
+            return IngestResult(Outcome.RESOLVED, event.dedup_key)
+        changes = self._changes(incident, event.source)
+        changes.resolved_alerts += 1
+        changes.notes.append(
+            AlertNote("alert_resolved", f"Alert resolved: {alert.title}", {"dedup_key": alert.dedup_key})
+        )
+        return IngestResult(Outcome.RESOLVED, event.dedup_key, incident.number)
+
+    def _acknowledge(self, event: AlertEvent, alert: Alert) -> IngestResult:
+        incident = self.incidents.get(alert.incident_id) if alert.incident_id else None
+        if incident is None or incident.state != State.TRIGGERED.value:
+            return IngestResult(Outcome.DUPLICATE, event.dedup_key, incident.number if incident else None)
+        actor = event.actor or event.source
+        common = {"clock": self.ctx.clock, "events": self.ctx.events, "incident": incident, "source": event.source}
+        incident_service.acknowledge(self.session, actor=actor, **common)
+        if event.note:
+            incident_service.add_note(self.session, actor=actor, text=event.note, **common)
+        return IngestResult(Outcome.ACKNOWLEDGED, event.dedup_key, incident.number)
+
+    def _info(self, event: AlertEvent) -> IngestResult:
+        service = self.services[event.routing_key]
+        incident = self.open_by_group.get((service.id, self.groups[id(event)])) or self._latest_open(service.id)
+        self._store(event, None, incident, status=AlertStatus.INFO, window=None)
+        if incident is None:
+            return IngestResult(Outcome.RECORDED, event.dedup_key)
+        self._changes(incident, event.source).notes.append(
+            AlertNote("alert_info", f"Info: {event.title}", {"dedup_key": event.dedup_key})
+        )
+        return IngestResult(Outcome.RECORDED, event.dedup_key, incident.number)
+
+    def _fire(self, event: AlertEvent, alert: Alert | None) -> IngestResult:
+        service = self.services[event.routing_key]
+        group = self.groups[id(event)]
+        window = maintenance.covers(self.windows, service.id, self.now)
+        incident = self.open_by_group.get((service.id, group))
+        if incident is None:
+            incident = self._open(event, service, group, window)
+            outcome = Outcome.MAINTENANCE if window else Outcome.OPENED
+        else:
+            outcome = Outcome.GROUPED
+            self._raise(incident, event, f"{event.title} is {event.severity.value}")
+        self._store(event, alert, incident, status=AlertStatus.FIRING, window=window)
+        changes = self._changes(incident, event.source)
+        changes.added += 1
+        changes.truncated = max(changes.truncated, event.truncated)
+        suffix = f" (maintenance window #{window.id}: {window.reason}; not paged)" if window else ""
+        changes.notes.append(
+            AlertNote(
+                "alert",
+                f"Alert firing ({event.severity.value}): {event.title}{suffix}",
+                {"dedup_key": event.dedup_key, "severity": event.severity.value, "refire": alert is not None},
+            )
+        )
+        return IngestResult(outcome, event.dedup_key, incident.number)
+
+    # -- helpers -----------------------------------------------------------------------------------------------
+
+    def _open(self, event: AlertEvent, service: Service, group: str, window: MaintenanceWindow | None) -> Incident:
+        incident = incident_service.open_incident(
+            self.session,
+            clock=self.ctx.clock,
+            events=self.ctx.events,
+            title=event.incident_title or event.title,
+            severity=event.severity,
+            service=service,
+            group_key=group,
+            source=event.source,
+            actor=event.source,
+            summary=event.description,
+            labels=dict(event.labels),
+            paging_suppressed=window is not None,
+        )
+        self.open_by_group[(service.id, group)] = incident
+        self.incidents[incident.id] = incident
+        return incident
+
+    def _raise(self, incident: Incident, event: AlertEvent, reason: str) -> bool:
+        return incident_service.raise_severity(
+            self.session,
+            clock=self.ctx.clock,
+            events=self.ctx.events,
+            incident=incident,
+            severity=event.severity,
+            actor=event.source,
+            source=event.source,
+            reason=reason,
+        )
+
+    def _store(
+        self,
+        event: AlertEvent,
+        alert: Alert | _NewAlert | None,
+        incident: Incident | None,
+        *,
+        status: AlertStatus,
+        window: MaintenanceWindow | None,
+    ) -> None:
+        if alert is None:
+            # A plain row, not an ORM object: inserted with one executemany at the end of the batch (_insert_new).
+            alert = _NewAlert(source=event.source, dedup_key=event.dedup_key, first_received_at=self.now)
+            self.new_alerts.append(alert)
+            self.alerts[(event.source, event.dedup_key)] = alert
+        alert.status = status.value
+        alert.severity = event.severity.value
+        alert.title = event.title
+        alert.description = event.description
+        alert.labels = dict(event.labels)
+        alert.payload = dict(event.payload)
+        alert.service_id = self.services[event.routing_key].id
+        alert.incident_id = incident.id if incident else None
+        alert.in_maintenance = window is not None
+        alert.starts_at = event.starts_at or self.now
+        alert.last_received_at = self.now
+        alert.resolved_at = None
+
+    def _changes(self, incident: Incident, source: str) -> _Changes:
+        if incident.id not in self.changes:
+            self.changes[incident.id] = _Changes(incident, actor=source, source=source)
+        return self.changes[incident.id]
+
+    def _latest_open(self, service_id: int) -> Incident | None:
+        if service_id not in self.latest_open:
+            incident = self.session.scalars(
+                select(Incident)
+                .where(Incident.service_id == service_id, Incident.state.in_(OPEN_STATES))
+                .order_by(Incident.id.desc())
+                .limit(1)
+            ).first()
+            if incident is not None:
+                incident = self.incidents.setdefault(incident.id, incident)
+            self.latest_open[service_id] = incident
+        return self.latest_open[service_id]
+
+    def _write_changes(self) -> None:
+        """Timeline entries per incident, then resolve the incidents none of whose alerts fire any more."""
+        for changes in self.changes.values():
+            if changes.truncated and changes.added:
+                changes.notes.append(
+                    AlertNote(
+                        "alerts_truncated",
+                        f"Alertmanager left {changes.truncated} more alert(s) of this group out (max_alerts)",
+                        {"truncated": changes.truncated},
+                    )
+                )
+        incident_service.record_alerts(
+            self.session, clock=self.ctx.clock, events=self.ctx.events, changes=list(self.changes.values())
+        )
+        candidates = [c for c in self.changes.values() if c.resolved_alerts and c.incident.state in OPEN_STATES]
+        if not candidates:
+            return
+        self.session.flush()
+        still_firing = _firing_counts(self.session, [c.incident.id for c in candidates])
+        for changes in candidates:
+            incident = changes.incident
+            if still_firing.get(incident.id, 0):
+                continue
+            incident_service.resolve(
+                self.session,
+                clock=self.ctx.clock,
+                events=self.ctx.events,
+                incident=incident,
+                actor=changes.source,
+                source=changes.source,
+                note=f"all {incident.alert_count} alert(s) resolved",
+            )
+
+
+def lock_services(session: Session, service_ids: Iterable[int]) -> None:
+    """Serialise ingestion per service across replicas (PostgreSQL advisory locks, taken in id order)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for service_id in sorted(service_ids):
+        session.execute(select(func.pg_advisory_xact_lock(literal(LOCK_NAMESPACE), literal(service_id))))
+
+
+def _chunks(values: Sequence[str] | Sequence[int]) -> Iterable[list]:
+    items = list(values)
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+def _known_alerts(session: Session, events: Sequence[AlertEvent]) -> dict[tuple[str, str], Alert]:
+    by_source: dict[str, set[str]] = {}
+    for event in events:
+        by_source.setdefault(event.source, set()).add(event.dedup_key)
+    found = {}
+    for source, keys in by_source.items():
+        for chunk in _chunks(sorted(keys)):
+            for alert in session.scalars(select(Alert).where(Alert.source == source, Alert.dedup_key.in_(chunk))):
+                found[(source, alert.dedup_key)] = alert
+    return found
+
+
+def _open_incidents(session: Session, service_ids: set[int], group_keys: set[str]) -> dict[tuple[int, str], Incident]:
+    found: dict[tuple[int, str], Incident] = {}
+    for chunk in _chunks(sorted(group_keys)):
+        query = (
+            select(Incident)
+            .where(
+                Incident.service_id.in_(service_ids),
+                Incident.group_key.in_(chunk),
+                Incident.state.in_(OPEN_STATES),
+            )
+            .order_by(Incident.id)
+            .with_for_update()
+        )
+        for incident in session.scalars(query):
+            found[(incident.service_id, incident.group_key)] = incident  # the newest wins
+    return found
+
+
+def _incidents(session: Session, ids: set[int | None]) -> dict[int, Incident]:
+    wanted = sorted(i for i in ids if i is not None)
+    found = {}
+    for chunk in _chunks(wanted):
+        for incident in session.scalars(select(Incident).where(Incident.id.in_(chunk))):
+            found[incident.id] = incident
+    return found
+
+
+def _firing_counts(session: Session, incident_ids: list[int]) -> dict[int, int]:
+    rows = session.execute(
+        select(Alert.incident_id, func.count())
+        .where(Alert.incident_id.in_(incident_ids), Alert.status == AlertStatus.FIRING.value)
+        .group_by(Alert.incident_id)
+    )
+    return {incident_id: count for incident_id, count in rows}
+
+
+class Ingestor:
+    """Ingestion as the edges use it: events in, results out once durably committed (via group commit)."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        ctx: IngestContext,
+        *,
+        max_batch: int = 500,
+    ) -> None:
+        self._sessions = sessions
+        self.ctx = ctx
+        self._writer: GroupCommitWriter[AlertEvent, IngestResult] = GroupCommitWriter(self.commit, max_batch=max_batch)
+
+    def commit(self, events: Sequence[AlertEvent]) -> list[IngestResult]:
+        """Ingest `events` in one transaction of the caller's thread."""
+        with transaction(self._sessions) as session:
+            return ingest(session, ctx=self.ctx, events=events)
+
+    def submit(self, events: Sequence[AlertEvent]) -> Future[list[IngestResult]]:
+        """Ingest `events` on the writer thread, sharing a transaction with whatever else is waiting."""
+        return self._writer.submit(events)
+
+    def stop(self) -> None:
+        self._writer.stop()

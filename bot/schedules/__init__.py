@@ -1,0 +1,1 @@
+"""On-call schedules: rotations, layers, overrides, restrictions and calendar feeds."""

@@ -1,0 +1,191 @@
+"""The mirrored incident message: one Block Kit message per incident, updated in place, its thread the timeline.
+
+Incident events never call Slack. The subscriber writes a `slack.sync` outbox message in the transaction of the
+change; the outbox worker then calls `SlackMirror.deliver`, which brings Slack up to the incident's *current* state:
+post the message if it has no `ts` yet, else `chat.update` it when its rendering changed, then post every timeline
+entry after the row's `thread_cursor` into the thread, moving the cursor after each. A Slack outage therefore
+delays the message and its thread, never loses or duplicates them, and several queued syncs collapse into one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.incidents.events import IncidentEvent
+from bot.incidents.models import Incident, TimelineEntry
+from bot.notify import outbox
+from bot.notify.outbox import OutboxMessage, PermanentFailure
+from bot.runtime import Runtime
+from bot.slack import blocks
+from bot.slack.models import SlackMessage
+from bot.slack.users import SlackDirectory
+
+log = logging.getLogger(__name__)
+
+KIND = "slack.sync"
+LEASE = timedelta(seconds=90)
+THREAD_BATCH = 50
+# Slack errors worth another attempt; any other Slack error is a configuration problem retrying cannot fix.
+RETRYABLE = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+UNTHREADED = {"triggered"}  # already told by the message itself
+
+
+class MirrorBusy(Exception):
+    """Another worker holds this incident's message; this delivery is retried after it."""
+
+
+def channel_for(incident: Incident, default: str) -> str:
+    """Service setting, then the service's team, then the default channel."""
+    service = incident.service
+    if service is not None and service.slack_channel:
+        return service.slack_channel
+    if service is not None and service.team is not None and service.team.slack_channel:
+        return service.team.slack_channel
+    return default
+
+
+def make_subscriber(runtime: Runtime):
+    """The event-bus subscriber that promises a Slack sync in the same transaction as the change."""
+
+    def on_event(session: Session, event: IncidentEvent) -> None:
+        now = runtime.clock.now()
+        if session.get(SlackMessage, event.incident_id) is None:
+            incident = session.get(Incident, event.incident_id)
+            channel = channel_for(incident, runtime.settings.slack_default_channel)
+            session.add(SlackMessage(incident_id=event.incident_id, channel=channel, created_at=now, updated_at=now))
+        session.flush()
+        last = session.scalar(select(func.max(TimelineEntry.id)).where(TimelineEntry.incident_id == event.incident_id))
+        outbox.enqueue(
+            session,
+            clock=runtime.clock,
+            kind=KIND,
+            key=f"{KIND}:{event.incident_id}:{last or 0}:{event.kind}",
+            payload={"incident_id": event.incident_id},
+            incident_id=event.incident_id,
+        )
+
+    return on_event
+
+
+@dataclass(frozen=True)
+class _Target:
+    channel: str
+    ts: str | None
+    cursor: int
+    rendered: str
+
+
+class SlackMirror:
+    """The outbox handler of `slack.sync`."""
+
+    def __init__(self, runtime: Runtime, client: WebClient, directory: SlackDirectory) -> None:
+        self._runtime = runtime
+        self._client = client
+        self._directory = directory
+
+    def deliver(self, message: OutboxMessage) -> None:
+        incident_id = int(message.payload["incident_id"])
+        target = self._claim(incident_id)
+        if target is None:
+            return
+        try:
+            target = self._sync_message(incident_id, target)
+            self._sync_thread(incident_id, target)
+        except SlackApiError as exc:
+            error = exc.response.get("error", "")
+            if exc.response.status_code == 429 or exc.response.status_code >= 500 or error in RETRYABLE:
+                raise
+            hint = " (invite Herald to that private channel)" if error == "not_in_channel" else ""
+            raise PermanentFailure(f"Slack refused: {error}{hint}") from None
+        finally:
+            self._release(incident_id)
+
+    def thread_of(self, incident_id: int) -> tuple[str, str] | None:
+        """(channel id, message ts) of an incident's posted message, for replies and uploads into its thread."""
+        with self._runtime.sessions() as session:
+            row = session.get(SlackMessage, incident_id)
+            return (row.channel, row.ts) if row is not None and row.ts else None
+
+    def _claim(self, incident_id: int) -> _Target | None:
+        now = self._runtime.clock.now()
+        with self._runtime.transaction() as session:
+            row = session.get(SlackMessage, incident_id, with_for_update=True)
+            if row is None:
+                return None
+            if row.lease_until is not None and row.lease_until > now:
+                raise MirrorBusy(f"Slack message of incident {incident_id} is being written by another worker")
+            row.lease_until = now + LEASE
+            return _Target(row.channel, row.ts, row.thread_cursor, row.rendered)
+
+    def _release(self, incident_id: int) -> None:
+        with self._runtime.transaction() as session:
+            row = session.get(SlackMessage, incident_id)
+            if row is not None:
+                row.lease_until = None
+
+    def _sync_message(self, incident_id: int, target: _Target) -> _Target:
+        with self._runtime.sessions() as session:
+            assignee_id = session.scalar(select(Incident.assignee_id).where(Incident.id == incident_id))
+        if assignee_id is not None:
+            self._directory.slack_id_of(assignee_id)  # so the assignee is shown as a mention
+        with self._runtime.sessions() as session:
+            view = blocks.IncidentView.of(session.get(Incident, incident_id))
+        text, rendered = blocks.incident_text(view), blocks.incident_blocks(view)
+        digest = hashlib.sha256(json.dumps([text, rendered], sort_keys=True).encode()).hexdigest()
+        if target.ts is None:
+            response = self._client.chat_postMessage(
+                channel=target.channel, text=text, blocks=rendered, unfurl_links=False, unfurl_media=False
+            )
+            channel, ts = response["channel"], response["ts"]
+        elif digest != target.rendered:
+            self._client.chat_update(channel=target.channel, ts=target.ts, text=text, blocks=rendered)
+            channel, ts = target.channel, target.ts
+        else:
+            return target
+        with self._runtime.transaction() as session:
+            row = session.get(SlackMessage, incident_id)
+            row.channel, row.ts, row.rendered = channel, ts, digest
+            row.updated_at = self._runtime.clock.now()
+        return _Target(channel, ts, target.cursor, digest)
+
+    def _sync_thread(self, incident_id: int, target: _Target) -> None:
+        while True:
+            with self._runtime.sessions() as session:
+                entries = list(
+                    session.scalars(
+                        select(TimelineEntry)
+                        .where(TimelineEntry.incident_id == incident_id, TimelineEntry.id > target.cursor)
+                        .order_by(TimelineEntry.id)
+                        .limit(THREAD_BATCH)
+                    )
+                )
+            if not entries:
+                return
+            for entry in entries:
+                if _threaded(entry):
+                    self._client.chat_postMessage(
+                        channel=target.channel,
+                        thread_ts=target.ts,
+                        text=blocks.timeline_text(entry),
+                        unfurl_links=False,
+                        unfurl_media=False,
+                    )
+                with self._runtime.transaction() as session:
+                    session.get(SlackMessage, incident_id).thread_cursor = entry.id
+                target = _Target(target.channel, target.ts, entry.id, target.rendered)
+
+
+def _threaded(entry: TimelineEntry) -> bool:
+    """Every timeline entry goes to the thread except the trigger and Slack's own delivery troubles."""
+    if entry.kind in UNTHREADED:
+        return False
+    return not str((entry.data or {}).get("kind", "")).startswith("slack.")

@@ -1,0 +1,1 @@
+"""Voice: spoken incident summaries, phone callouts and the speech engine behind them."""

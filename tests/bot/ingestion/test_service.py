@@ -1,0 +1,223 @@
+"""The ingest service on both databases: storms, dedup under concurrency, grouping, resolution, maintenance."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.app import build_runtime
+from bot.clock import FakeClock
+from bot.incidents.events import EventKind, IncidentEvent
+from bot.incidents.models import Alert, Incident
+from bot.incidents.states import Severity
+from bot.ingestion import maintenance
+from bot.ingestion.event import AlertAction, AlertEvent
+from bot.ingestion.grouping import parse_rules
+from bot.ingestion.service import IngestContext, Ingestor, Outcome
+from bot.runtime import Runtime
+from tests.support.herald import make_settings
+
+
+@pytest.fixture
+def runtime(database_url: str) -> Iterator[Runtime]:
+    runtime = build_runtime(make_settings(database_url), FakeClock())
+    yield runtime
+    runtime.engine.dispose()
+
+
+def ingestor(runtime: Runtime, rules: str = "") -> Ingestor:
+    return Ingestor(runtime.sessions, IngestContext(runtime.clock, runtime.events, parse_rules(_yaml(rules))))
+
+
+def _yaml(text: str) -> object:
+    import yaml
+
+    return yaml.safe_load(text) if text else None
+
+
+def alert(
+    key: str,
+    group: str = "g",
+    action: AlertAction = AlertAction.TRIGGER,
+    severity: Severity = Severity.P1,
+    routing_key: str = "tts-inference",
+    labels: dict[str, str] | None = None,
+) -> AlertEvent:
+    return AlertEvent(
+        source="alertmanager",
+        action=action,
+        routing_key=routing_key,
+        dedup_key=key,
+        default_group=f"am:{group}",
+        severity=severity,
+        title=f"alert {key}",
+        incident_title=f"group {group}",
+        labels=labels or {},
+        starts_at=datetime(2025, 11, 18, 14, tzinfo=UTC),
+    )
+
+
+def triggered_events(runtime: Runtime) -> list[IncidentEvent]:
+    seen: list[IncidentEvent] = []
+    runtime.events.subscribe(lambda _s, e: seen.append(e) if e.kind is EventKind.TRIGGERED else None)
+    return seen
+
+
+def count(runtime: Runtime, query) -> int:
+    with runtime.sessions() as session:
+        return session.scalar(query)
+
+
+@pytest.mark.slow
+def test_an_alert_storm_of_100000_alerts_over_100_groups_ends_as_100_incidents(runtime: Runtime) -> None:
+    triggered = triggered_events(runtime)
+    events = [alert(f"fp{n:06d}", group=f"group-{n % 100}") for n in range(100_000)]
+    random.Random(7).shuffle(events)
+    retried = random.Random(8).sample(events, 5_000)  # retried deliveries, mixed into later batches
+    deliveries = events + retried
+    ingest = ingestor(runtime)
+    for start in range(0, len(deliveries), 5_000):
+        ingest.commit(deliveries[start : start + 5_000])
+
+    assert count(runtime, select(func.count()).select_from(Incident)) == 100
+    assert len(triggered) == 100
+    assert count(runtime, select(func.count()).select_from(Alert)) == 100_000
+    assert count(runtime, select(func.sum(Incident.alert_count))) == 100_000
+    assert count(runtime, select(func.sum(Alert.deliveries))) == 105_000
+    assert count(runtime, select(func.count(func.distinct(Incident.group_key)))) == 100
+
+
+def test_concurrent_deliveries_of_the_same_alerts_make_one_incident_per_group(runtime: Runtime) -> None:
+    triggered = triggered_events(runtime)
+    events = [alert(f"fp{n}", group=f"g{n % 3}", routing_key=f"svc-{n % 2}") for n in range(30)]
+    ingest = ingestor(runtime)
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def deliver(seed: int) -> None:
+        batch = list(events)
+        random.Random(seed).shuffle(batch)
+        barrier.wait()
+        try:
+            for start in range(0, 30, 5):
+                ingest.commit(batch[start : start + 5])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=deliver, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(triggered) == 6  # 3 groups x 2 services
+    assert count(runtime, select(func.count()).select_from(Incident)) == 6
+    assert count(runtime, select(func.count()).select_from(Alert)) == 30
+    assert count(runtime, select(func.sum(Alert.deliveries))) == 120
+
+
+def test_incident_resolves_only_when_all_its_alerts_have(runtime: Runtime) -> None:
+    ingest = ingestor(runtime)
+    [opened, grouped] = ingest.commit([alert("a"), alert("b")])
+    assert (opened.outcome, grouped.outcome) == (Outcome.OPENED, Outcome.GROUPED)
+    number = opened.incident_number
+    assert ingest.commit([alert("a", action=AlertAction.RESOLVE)])[0].outcome is Outcome.RESOLVED
+    with runtime.sessions() as session:
+        assert session.scalars(select(Incident.state)).one() == "triggered"
+    runtime.clock.advance(60)
+    ingest.commit([alert("b", action=AlertAction.RESOLVE)])
+    with runtime.sessions() as session:
+        incident = session.scalars(select(Incident)).one()
+        kinds = [e.kind for e in incident.timeline if e.source == "alertmanager"]  # other domains add their own
+    assert incident.state == "resolved" and incident.number == number
+    assert kinds == ["triggered", "alert", "alert", "alert_resolved", "alert_resolved", "resolved"]
+    assert "all 2 alert(s) resolved" in incident.timeline[-1].message
+    # A second recovery is a duplicate, and a new episode of the group opens a new incident.
+    assert ingest.commit([alert("b", action=AlertAction.RESOLVE)])[0].outcome is Outcome.DUPLICATE
+    assert ingest.commit([alert("b")])[0].outcome is Outcome.OPENED
+
+
+def test_a_still_firing_alert_repeated_after_a_manual_resolve_does_not_page_again(runtime: Runtime) -> None:
+    from bot.incidents import service as incident_service
+
+    triggered = triggered_events(runtime)
+    ingest = ingestor(runtime)
+    number = ingest.commit([alert("a")])[0].incident_number
+    with runtime.transaction() as session:
+        incident = incident_service.get(session, number=number, for_update=True)
+        incident_service.resolve(
+            session, clock=runtime.clock, events=runtime.events, incident=incident, actor="mara", source="api"
+        )
+    result = ingest.commit([alert("a")])[0]
+    assert (result.outcome, result.incident_number) == (Outcome.DUPLICATE, number)
+    assert len(triggered) == 1
+
+
+def test_informational_alerts_never_open_an_incident(runtime: Runtime) -> None:
+    triggered = triggered_events(runtime)
+    ingest = ingestor(runtime)
+    info = alert("i1", group="restarts", action=AlertAction.INFO, severity=Severity.P3)
+    assert ingest.commit([info])[0].outcome is Outcome.RECORDED
+    assert count(runtime, select(func.count()).select_from(Incident)) == 0
+    number = ingest.commit([alert("a", group="latency")])[0].incident_number
+    # Another group's info lands on the service's open incident, without changing its alert count.
+    later = ingest.commit([alert("i2", group="restarts", action=AlertAction.INFO, severity=Severity.P3)])[0]
+    assert (later.outcome, later.incident_number) == (Outcome.RECORDED, number)
+    with runtime.sessions() as session:
+        incident = session.scalars(select(Incident)).one()
+        assert incident.alert_count == 1 and incident.timeline[-1].kind == "alert_info"
+    assert len(triggered) == 1
+
+
+def test_a_worse_alert_raises_the_incident_severity(runtime: Runtime) -> None:
+    ingest = ingestor(runtime)
+    ingest.commit([alert("a", severity=Severity.P2)])
+    assert ingest.commit([alert("a", severity=Severity.P1)])[0].outcome is Outcome.ESCALATED
+    ingest.commit([alert("b", severity=Severity.P2)])
+    with runtime.sessions() as session:
+        incident = session.scalars(select(Incident)).one()
+        assert incident.severity == "P1"
+        assert [e.kind for e in incident.timeline].count("severity_raised") == 1
+
+
+def test_grouping_rules_join_alerts_of_different_source_groups(runtime: Runtime) -> None:
+    rules = "- {name: tts, match: {service: tts-inference, env: prod}, group_by: [service, env]}"
+    ingest = ingestor(runtime, rules)
+    labels = {"service": "tts-inference", "env": "prod"}
+    results = ingest.commit([alert("a", "latency", labels=labels), alert("b", "gpu", labels=labels)])
+    assert [r.outcome for r in results] == [Outcome.OPENED, Outcome.GROUPED]
+    staging = ingest.commit([alert("c", "gpu", labels={**labels, "env": "staging"})])[0]
+    assert staging.outcome is Outcome.OPENED and staging.incident_number != results[0].incident_number
+
+
+def test_alerts_in_a_maintenance_window_are_recorded_but_not_paged(runtime: Runtime) -> None:
+    ingest = ingestor(runtime)
+    ingest.commit([alert("x", routing_key="other")])  # creates the services
+    ingest.commit([alert("y", routing_key="tts-inference")])
+    with runtime.transaction() as session:
+        from bot.directory import service as directory_service
+
+        svc = directory_service.get_service(session, name="tts-inference")
+        maintenance.start(
+            session,
+            clock=runtime.clock,
+            service=svc,
+            reason="canary v1.1.0",
+            actor="ci",
+            duration=timedelta(minutes=30),
+        )
+    inside = ingest.commit([alert("a", group="canary")])[0]
+    elsewhere = ingest.commit([alert("b", group="canary", routing_key="other")])[0]
+    assert inside.outcome is Outcome.MAINTENANCE and elsewhere.outcome is Outcome.OPENED
+    with runtime.sessions() as session:
+        incident = session.scalars(select(Incident).where(Incident.number == inside.incident_number)).one()
+        assert incident.paging_suppressed and "not paged" in incident.timeline[-1].message
+        assert session.scalars(select(Alert.in_maintenance).where(Alert.dedup_key == "a")).one()
+    runtime.clock.advance(timedelta(minutes=31))
+    after = ingest.commit([alert("c", group="after")])[0]
+    assert after.outcome is Outcome.OPENED

@@ -1,0 +1,106 @@
+"""The incident message: posted on trigger in the right channel, updated in place, the timeline in its thread,
+and nothing lost or doubled while Slack is rate limiting or down."""
+
+from __future__ import annotations
+
+from bot.incidents import service
+from bot.notify.outbox import OutboxMessage
+from tests.bot.slack.conftest import message_of, open_incident
+from tests.fakes.slack import FakeSlack
+from tests.support.herald import RunningHerald
+
+
+def _top_level(fake: FakeSlack):
+    return [c for c in fake.named("chat.postMessage") if "thread_ts" not in c.params]
+
+
+def _ack(herald: RunningHerald, number: int, actor: str = "Mara Lindqvist") -> None:
+    with herald.runtime.transaction() as session:
+        incident = service.get(session, number=number, for_update=True)
+        service.acknowledge(
+            session, clock=herald.clock, events=herald.runtime.events, incident=incident, actor=actor, source="api"
+        )
+
+
+def test_trigger_posts_one_message_in_the_team_channel_and_changes_update_it(herald, fake: FakeSlack) -> None:
+    number = open_incident(herald)
+    herald.run_outbox()
+    posts = _top_level(fake)
+    assert len(posts) == 1
+    assert posts[0].params["channel"] == "#inc-tts-prod"  # the team's channel (the service has none)
+    assert f"incident #{number}" in posts[0].params["text"]
+    actions = next(b for b in posts[0].params["blocks"] if b["type"] == "actions")["elements"]
+    assert [a["action_id"] for a in actions] == [
+        "herald_ack",
+        "herald_resolve",
+        "herald_escalate",
+        "herald_voice_summary",
+    ]
+    row = message_of(herald, number)
+    assert row.channel == fake.channel_id("#inc-tts-prod") and row.ts == posts[0].params.get("ts", row.ts)
+
+    _ack(herald, number)
+    herald.run_outbox()
+    updates = fake.named("chat.update")
+    assert len(updates) == 1 and updates[0].params["ts"] == row.ts and updates[0].params["channel"] == row.channel
+    assert "ACKNOWLEDGED" in updates[0].params["text"]
+    thread = [c.params["text"] for c in fake.named("chat.postMessage") if c.params.get("thread_ts") == row.ts]
+    assert sum("Acknowledged by Mara Lindqvist" in text for text in thread) == 1
+    assert len(_top_level(fake)) == 1  # still the one message
+
+
+def test_service_channel_wins_and_default_channel_catches_the_rest(herald, fake: FakeSlack) -> None:
+    open_incident(herald, title="no service", service_name=None)
+    open_incident(herald, title="billing down", service_name="billing")
+    herald.run_outbox()
+    assert {c.params["channel"] for c in _top_level(fake)} == {"#incidents"}
+
+
+def test_a_slack_outage_delays_the_mirror_and_loses_nothing(herald, fake: FakeSlack) -> None:
+    number = open_incident(herald)
+    fake.fail("chat.postMessage", "service_unavailable", times=1, status=503)  # one more than sdk retries below
+    fake.fail("chat.postMessage", "service_unavailable", times=2, status=503)
+    herald.run_outbox()
+    assert message_of(herald, number).ts is None
+    _ack(herald, number)  # a change while Slack is still down
+    herald.clock.advance(60)
+    herald.run_outbox()
+    row = message_of(herald, number)
+    assert row.ts is not None
+    messages = _top_level(fake)
+    assert len(messages) == 4  # 3 refused, then exactly one message
+    assert "ACKNOWLEDGED" in messages[-1].params["text"]  # posted already in its current state
+    thread = [c for c in fake.named("chat.postMessage") if c.params.get("thread_ts") == row.ts]
+    assert sum("Acknowledged" in c.params["text"] for c in thread) == 1
+    with herald.runtime.sessions() as session:
+        statuses = {m.status for m in session.query(OutboxMessage).filter_by(kind="slack.sync")}
+        kinds = [e.kind for e in service.get_with_timeline(session, number=number).timeline]
+    assert statuses == {"sent"}
+    assert "delivery_retry" in kinds  # the outage is visible on the timeline ...
+    assert not any("delivery" in c.params["text"] for c in thread)  # ... but not echoed into Slack
+
+
+def test_rate_limit_is_waited_out_by_the_slack_sdk_retry_handler(herald, fake: FakeSlack) -> None:
+    number = open_incident(herald)
+    fake.rate_limit("chat.postMessage", times=1, retry_after=0)
+    herald.run_outbox()
+    assert len(_top_level(fake)) == 2  # the 429, then the retry after Retry-After
+    assert message_of(herald, number).ts is not None
+
+
+def test_outside_text_in_an_alert_cannot_ping_anyone(herald, fake: FakeSlack) -> None:
+    open_incident(herald, title="<!channel> disk full <@U0ADMIN001> see <https://evil.example|docs> @here")
+    herald.run_outbox()
+    post = _top_level(fake)[0].params
+    rendered = post["text"] + str(post["blocks"])
+    for ping in ("<!channel>", "<@U0ADMIN001>", "<https://evil.example|docs>", "@here"):
+        assert ping not in rendered
+    assert "&lt;!channel&gt;" in rendered
+    assert post["unfurl_links"] is False
+
+
+def test_incidents_mirrored_from_victorops_look_the_same(herald, fake: FakeSlack) -> None:
+    open_incident(herald, title="CRITICAL: p95 1.84s", source="victorops-mirror", external_id="42")
+    herald.run_outbox()
+    header = _top_level(fake)[0].params["blocks"][0]["text"]["text"]
+    assert "VictorOps 42" in header

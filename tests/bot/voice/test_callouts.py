@@ -1,0 +1,140 @@
+"""The call flow over real HTTP: the simulated phone answers Herald's own webhooks, signed as Twilio signs them."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import soundfile
+
+from bot.incidents import service
+from bot.voice.links import derive_secret
+from bot.voice.models import Callout, VoiceClip
+from bot.voice.providers.base import sign
+from tests.bot.voice.harness import BOB, MARA, VoiceHerald, voice_herald
+
+
+@pytest.fixture
+def herald(database_url: str, tmp_path: Path) -> Iterator[VoiceHerald]:
+    with voice_herald(database_url, tmp_path, telephony_simulated_script=f"listen;{MARA}=press:1") as running:
+        yield running
+
+
+def test_pressing_1_acknowledges_from_the_phone(herald: VoiceHerald) -> None:
+    number = herald.trigger()
+    calls = herald.settle()
+    assert [c.to for c in calls] == [MARA]
+    call = calls[0]
+    assert call.error is None, call.error
+    assert call.events[:4] == ["status:initiated", "status:ringing", "status:in-progress", "answered:human"]
+    assert "pressed:1" in call.events and call.events[-1] == "status:completed"
+    info = soundfile.info(io.BytesIO(call.audio[0]))
+    assert info.samplerate == 8000 and info.duration <= 20.0 + 0.3
+    with herald.runtime.sessions() as session:
+        incident = service.get(session, number=number)
+        assert incident.state == "acknowledged" and incident.acknowledged_by == "mara@example.com"
+        row = session.query(Callout).one()
+        assert (row.outcome, row.keys, row.status) == ("acknowledged", "1", "completed")
+    kinds = [kind for kind, _ in herald.timeline(number)]
+    assert "voice_call" in kinds and "acknowledged" in kinds
+    assert ("acknowledged", "Acknowledged by mara@example.com via phone") in herald.timeline(number)
+
+
+def test_no_key_moves_the_escalation_to_the_next_level_now(database_url: str, tmp_path: Path) -> None:
+    with voice_herald(database_url, tmp_path, telephony_simulated_script="listen") as herald:
+        number = herald.trigger()
+        calls = herald.settle()
+        assert [c.to for c in calls] == [MARA, BOB]  # Bob is called without waiting level 1's 5 minutes
+        assert "gather:timeout" in calls[0].events
+        messages = [m for _, m in herald.timeline(number)]
+        assert any("answered but no key was pressed" in m for m in messages)
+        assert any(m.startswith("Escalated now to level 2 by herald via phone") for m in messages)
+
+
+@pytest.mark.parametrize("outcome", ["busy", "no-answer", "failed"])
+def test_a_call_that_never_connects_moves_to_the_next_level(database_url: str, tmp_path: Path, outcome: str) -> None:
+    script = f"listen;{MARA}={outcome};{BOB}=press:1"
+    with voice_herald(database_url, tmp_path, telephony_simulated_script=script) as herald:
+        number = herald.trigger()
+        calls = herald.settle()
+        assert [(c.to, c.events[-1]) for c in calls] == [(MARA, f"status:{outcome}"), (BOB, "status:completed")]
+        with herald.runtime.sessions() as session:
+            assert service.get(session, number=number).acknowledged_by == "bob@example.com"
+
+
+def test_voicemail_gets_a_message_that_says_not_acknowledged(database_url: str, tmp_path: Path) -> None:
+    with voice_herald(database_url, tmp_path, telephony_simulated_script=f"listen;{MARA}=machine") as herald:
+        number = herald.trigger()
+        calls = herald.settle()
+        assert calls[0].events[3] == "answered:machine_end_beep" and "pressed:1" not in calls[0].events
+        assert len(calls[0].audio) == 1  # the voicemail message, no menu
+        with herald.runtime.sessions() as session:
+            row = session.query(Callout).filter(Callout.phone == MARA).one()
+            assert row.outcome == "machine"
+            assert "did NOT acknowledge" in _clip_text(session, row, calls[0])
+        messages = [m for _, m in herald.timeline(number)]
+        assert any("Voicemail answered" in m and "NOT acknowledged" in m for m in messages)
+        assert calls[1].to == BOB  # and the escalation went on
+
+
+def _clip_text(session, row: Callout, call) -> str:
+    return " ".join(clip.text for clip in session.query(VoiceClip) if clip.phone_wav in call.audio)
+
+
+def test_incidents_paging_one_person_within_a_minute_share_one_call(herald: VoiceHerald) -> None:
+    herald.phone.background = False  # the phone rings until the test lets it be answered
+    first = herald.trigger("GPU memory at 100 %")
+    herald.settle(rounds=2)
+    herald.clock.advance(20)
+    second = herald.trigger("p95 latency above 1.2 s")
+    herald.settle(rounds=2)
+    assert len(herald.phone.calls) == 1
+    herald.phone.play(herald.phone.calls[0])
+    call = herald.phone.calls[0]
+    assert call.error is None and "pressed:1" in call.events
+    with herald.runtime.sessions() as session:
+        assert {service.get(session, number=n).state for n in (first, second)} == {"acknowledged"}
+        text = session.query(Callout).one().text
+    assert "2 incidents" in text and "Press 1 to acknowledge all" in text
+    assert any("one call covers #1, #2" in m for _, m in herald.timeline(second))
+
+
+def test_forged_unsigned_and_stale_callbacks_are_refused(herald: VoiceHerald) -> None:
+    herald.phone.background = False
+    number = herald.trigger()
+    herald.settle(rounds=2)
+    request = herald.phone.calls[0].request
+    form = {"CallSid": "CAforged", "CallStatus": "in-progress", "AnsweredBy": "human", "Digits": "1"}
+    keys_url = request.answer_url.replace("/answer", "/keys")
+    unsigned = herald.client.post(keys_url, data=form)
+    forged = herald.client.post(keys_url, data=form, headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"})
+    assert (unsigned.status_code, forged.status_code) == (403, 403)
+    assert "signature" in forged.json()["reason"]
+    secret = derive_secret(herald.runtime.settings.api_token.get_secret_value(), "simulated-telephony")
+    herald.clock.advance(2 * 3600)  # the callback URL expired an hour after the call was placed
+    stale = herald.client.post(
+        keys_url, data=form, headers={"X-Twilio-Signature": sign(secret, keys_url, form.items())}
+    )
+    assert stale.status_code == 403 and "stale" in stale.json()["reason"]
+    tampered = keys_url.replace("exp=", "exp=9")
+    retimed = herald.client.post(
+        tampered, data=form, headers={"X-Twilio-Signature": sign(secret, keys_url, form.items())}
+    )
+    assert retimed.status_code == 403
+    with herald.runtime.sessions() as session:
+        assert service.get(session, number=number).state == "triggered"  # nothing was acknowledged
+
+
+def test_audio_links_are_signed_and_expire(herald: VoiceHerald) -> None:
+    herald.trigger()
+    herald.settle()
+    with herald.runtime.sessions() as session:
+        key = session.query(Callout).first().clip_key
+    url = herald.voice.links.audio_url(key)
+    assert herald.client.get(url).headers["content-type"] == "audio/wav"
+    assert herald.client.get(url.replace("sig=", "sig=0")).status_code == 403
+    assert herald.client.get(url.split("&sig=")[0] + "&sig=" + "0" * 32).status_code == 403
+    herald.clock.advance(3600)
+    assert herald.client.get(url).status_code == 403
