@@ -36,6 +36,8 @@ from tts_engine.voices import TensorCache, Voice, VoiceRegistry
 if TYPE_CHECKING:
     from torch import Tensor
 
+    from tts_engine.emotion_text import TextEmotion
+
 __all__ = ["Engine", "EngineStatus", "IndexTtsModel", "ModelSpeech", "SpeechModel", "default_engine", "load_indextts"]
 
 log = logging.getLogger(__name__)
@@ -291,22 +293,20 @@ def load_indextts(model_dir: Path, progress: Progress | None = None) -> SpeechMo
     return IndexTtsModel.load(model_dir, progress)
 
 
-QWEN_FOLDER = "qwen0.6bemo4-merge"
-
-
 class IndexTtsModel:
     """:mod:`tts_engine.pipeline` as a :class:`SpeechModel`.
 
-    The voice cache stores a pipeline ``VoicePrompt`` flattened to named tensors. Duration: the pipeline does not
-    yet take a length scale for s2mel's target length, so until it does the adapter time-stretches each
-    segment's waveform with the fallback's WSOLA (pitch-preserving, exact in length); a target in seconds needs
-    every segment's natural length first, so it is synthesised whole before the first segment is yielded.
+    The voice cache stores a pipeline ``VoicePrompt`` flattened to named tensors. Duration goes to the pipeline,
+    which scales s2mel's target length (pitch-preserving; a target in seconds is planned over every segment's
+    codes before the first segment is rendered). Emotion from text asks the folder's Qwen emotion model
+    (:mod:`tts_engine.emotion_text`), loaded on the first such request.
     """
 
-    def __init__(self, pipeline: object, model_dir: Path, fingerprint: str) -> None:
+    def __init__(self, pipeline: object, model_dir: Path, fingerprint: str, text_emotion: TextEmotion) -> None:
         self.pipeline = pipeline
         self.model_dir = model_dir
         self.fingerprint = fingerprint
+        self.text_emotion = text_emotion
         self.sample_rate = int(pipeline.sampling_rate)  # type: ignore[attr-defined]
 
     @classmethod
@@ -314,6 +314,7 @@ class IndexTtsModel:
         import torch
 
         from tts_engine.config import load_config
+        from tts_engine.emotion_text import TextEmotion
         from tts_engine.pipeline import EXACT, FAST, Pipeline
 
         if progress:
@@ -323,7 +324,8 @@ class IndexTtsModel:
         pipeline = Pipeline.load(cfg, mode=FAST if device == "cuda" else EXACT, device=device)
         if progress:
             progress("loading model", 1, 1)
-        return cls(pipeline, Path(model_dir), _model_fingerprint(Path(model_dir)))
+        text_emotion = TextEmotion.from_model_config(cfg, device=device)
+        return cls(pipeline, Path(model_dir), _model_fingerprint(Path(model_dir)), text_emotion)
 
     def condition(self, clip: Path, emotion_clip: Path | None) -> dict[str, Tensor]:
         import dataclasses
@@ -356,23 +358,18 @@ class IndexTtsModel:
         )
 
     def emotion_from_text(self, text: str) -> tuple[float, ...]:
-        if not (self.model_dir / QWEN_FOLDER).is_dir():
-            raise InvalidRequest(
-                f"emotion from text needs the Qwen emotion model ({QWEN_FOLDER}/) in {self.model_dir}; "
-                "use a preset, a vector or a reference clip instead"
-            )
-        raise InvalidRequest("emotion from text is not supported by this engine build yet; use a preset or vector")
+        return self.text_emotion(text)
 
     def speak(self, speech: ModelSpeech) -> Iterator[np.ndarray]:
         import torch
 
-        from tts_engine.fallback import time_stretch
         from tts_engine.generation import DecodingOptions
         from tts_engine.pipeline import Request
 
         generator = None
         if speech.seed is not None:
             generator = torch.Generator(device=self.pipeline.device).manual_seed(speech.seed)  # type: ignore[attr-defined]
+        duration = speech.duration
         request = Request(
             text=speech.text,
             emo_alpha=speech.emotion_alpha,
@@ -380,18 +377,12 @@ class IndexTtsModel:
             generator=generator,
             # the reference's 1500 codes, or fewer where the model's mel positions end sooner (small models)
             decoding=DecodingOptions(max_new_tokens=min(1500, self.pipeline.gpt.config.mel_positions - 1)),  # type: ignore[attr-defined]
+            length_scale=duration.ratio if duration is not None and duration.ratio is not None else 1.0,
+            target_seconds=duration.seconds if duration is not None else None,
         )
-        gap = np.zeros(round(self.sample_rate * 0.2), dtype=np.float32)
-        segments = self.pipeline.stream(self._prompt(speech.conditioning), request)  # type: ignore[attr-defined]
-        waves = (s.wav[0].float().numpy() / 32767.0 for s in segments)
-        if speech.duration is not None:
-            natural = list(waves)
-            total = (sum(map(len, natural)) + len(gap) * (len(natural) - 1)) / self.sample_rate
-            ratio = speech.duration.ratio_for(total)
-            gap = np.zeros(round(len(gap) * ratio), dtype=np.float32)
-            waves = (time_stretch(w, round(len(w) * ratio)) for w in natural)
-        for index, wave in enumerate(waves):
-            yield np.concatenate([gap, wave]) if index else wave
+        for segment in self.pipeline.stream(self._prompt(speech.conditioning), request):  # type: ignore[attr-defined]
+            wave = segment.wav[0].float().numpy() / 32767.0
+            yield np.concatenate([np.zeros(segment.silence_before, dtype=np.float32), wave])
 
 
 def _model_fingerprint(model_dir: Path) -> str:

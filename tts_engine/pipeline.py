@@ -15,6 +15,14 @@ Stages, for one request (shape letters: D GPT width, E semantic width, M mel bin
             -> mel [1, M, Tt]; BigVGAN -> [1, 1, 256 Tt]; ``clamp(32767 x, ±32767)``
     output  segments joined with 200 ms of zeros; ``infer`` returns it truncated to int16
 
+Duration control (not in the reference) scales s2mel's target length, so speech gets slower or faster at the
+voice's own pitch. ``Request.length_scale`` scales every segment's mel frames and the silences between them by
+one ratio. ``Request.target_seconds`` asks for a total length: every segment's codes are generated first (their
+natural mel lengths are known only then), the ratio is ``target / natural`` (silences included), the silences
+are scaled by it and the mel frames that remain are shared among the segments in proportion to their natural
+lengths, so the joined output is within one mel frame per segment of the target. Either way the ratio must stay
+within 0.5×–2× (beyond that speech stops being intelligible). With the default scale of 1 nothing changes.
+
 Everything that depends only on the voice (the first block) is a :class:`VoicePrompt`, computed once per
 (speaker clip, emotion clip) and reusable across requests: that is the "warm voice" of the benchmark.
 
@@ -29,6 +37,7 @@ text is ready after its first segment.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +46,7 @@ import torch
 from torch import Tensor, nn
 
 from tts_engine import audio
+from tts_engine.api import check_ratio
 from tts_engine.conditioning import VoiceConditioner, VoiceConditioning, load_voice_conditioner
 from tts_engine.config import ModelConfig
 from tts_engine.emotion import EmotionMatrices, EmotionMix, blend, mix_emotions
@@ -56,8 +66,10 @@ __all__ = [
     "Pipeline",
     "Request",
     "Segment",
+    "SegmentCodes",
     "Synthesis",
     "VoicePrompt",
+    "share",
 ]
 
 # What infer_generator inserts between segments, and the int16 full scale it clamps to.
@@ -115,6 +127,10 @@ class Request:
     ``emo_vector`` (8 values) replaces the emotion clip; ``emo_alpha`` blends the emotion clip's vector into
     the speaker's, or scales ``emo_vector``. ``noise`` gives each segment's initial flow sample (tests);
     otherwise they are drawn from ``generator`` (seeded by the caller for reproducibility).
+
+    ``length_scale`` (0.5–2) multiplies the speech's natural length, silences included; ``target_seconds`` asks
+    for a total length instead (see the module docstring; the request then yields nothing before every segment's
+    codes exist, and a shared ``generator`` is drawn in that order). The two are exclusive.
     """
 
     text: str
@@ -125,6 +141,16 @@ class Request:
     decoding: DecodingOptions = field(default_factory=DecodingOptions)
     noise: Sequence[Tensor] | None = None
     generator: torch.Generator | None = None
+    length_scale: float = 1.0
+    target_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        check_ratio(self.length_scale, "the length scale")
+        if self.target_seconds is not None:
+            if not (math.isfinite(self.target_seconds) and self.target_seconds > 0):
+                raise InvalidRequest(f"target length must be a positive number of seconds, got {self.target_seconds}")
+            if self.length_scale != 1.0:
+                raise InvalidRequest("give either a length scale or a target length, not both")
 
 
 @dataclass(frozen=True)
@@ -141,8 +167,9 @@ class VoicePrompt:
 
 
 @dataclass(frozen=True)
-class Segment:
-    """One segment's result with every intermediate (the conformance case checks them all)."""
+class SegmentCodes:
+    """One segment's GPT half: what exists before s2mel (all of it, for every segment, when a total length is
+    asked for)."""
 
     index: int
     tokens: list[str]  # SentencePiece pieces ([] when synthesised from ids)
@@ -152,9 +179,20 @@ class Segment:
     codes_raw: Tensor  # [1, n] int64, with the stop token if one was generated
     codes: Tensor  # [1, T] int64
     latent: Tensor  # [1, T, D]
+
+
+@dataclass(frozen=True)
+class Segment(SegmentCodes):
+    """One segment's result with every intermediate (the conformance case checks them all).
+
+    ``silence_before`` is the number of zero samples that precede it in the joined output (0 for the first), so a
+    streaming consumer can insert the same pause :meth:`Pipeline.join` does.
+    """
+
     s2mel: S2MelOutput
     vocoder_out: Tensor  # [1, 1, S] in [-1, 1]
     wav: Tensor  # [1, S] float32 scaled to ±32767
+    silence_before: int
 
 
 @dataclass(frozen=True)
@@ -307,23 +345,56 @@ class Pipeline:
         if request.noise is not None and len(request.noise) != len(segments):
             raise InvalidRequest(f"{len(request.noise)} noise tensors for {len(segments)} segments")
         emovec_merged, mix = self._emotion(voice, request)
-        for index, (pieces, ids) in enumerate(segments):
-            noise = request.noise[index] if request.noise is not None else None
-            yield self._segment(voice, request, index, pieces, ids, emovec_merged, mix, noise)
+        spoken = (
+            self._codes(voice, request, index, pieces, ids, emovec_merged, mix)
+            for index, (pieces, ids) in enumerate(segments)
+        )
+        if request.target_seconds is None:
+            # Stream: each segment's audio before the next segment's codes.
+            silence = self.silence(request.interval_silence_ms, request.length_scale)
+            for codes in spoken:
+                yield self._render(voice, request, codes, request.length_scale, silence if codes.index else 0)
+            return
+        every = list(spoken)
+        natural = [int(self.s2mel.target_length(c.codes.shape[1])) for c in every]
+        frames, silence = self._fit(natural, request.target_seconds, request.interval_silence_ms)
+        for codes, n, f in zip(every, natural, frames, strict=True):
+            # f / n scales back to exactly f frames in S2Mel.target_length (n, f are small integers).
+            yield self._render(voice, request, codes, f / n, silence if codes.index else 0)
+
+    def _fit(self, natural_frames: list[int], target_seconds: float, interval_silence_ms: int) -> tuple[list[int], int]:
+        """Mel frames per segment and the silence between segments (samples) that make ``target_seconds``.
+
+        The ratio ``target / natural`` (natural = segments' natural frames and the unscaled silences) must be
+        within 0.5×–2×; the silences are scaled by it and the frames left are shared out in proportion to the
+        segments' natural frames, so the total is within half a mel frame of the target plus one sample per
+        silence, and each segment within one frame of its proportional share.
+        """
+        hop = self.vocoder.args.hop_size
+        gaps = len(natural_frames) - 1
+        natural = sum(natural_frames) * hop + gaps * self.silence(interval_silence_ms)
+        target = round(target_seconds * self.sampling_rate)
+        ratio = target / natural
+        check_ratio(
+            ratio,
+            f"a {target_seconds:g} s target for {natural / self.sampling_rate:.2f} s of speech needs a ratio that",
+        )
+        silence = self.silence(interval_silence_ms, ratio)
+        total = max(len(natural_frames), round((target - gaps * silence) / hop))
+        return share(total, natural_frames), silence
 
     def synthesize(self, voice: VoicePrompt, request: Request) -> Synthesis:
-        """All segments joined with ``interval_silence_ms`` of zeros between them."""
-        return self.join(list(self.stream(voice, request)), request.interval_silence_ms)
+        """All segments joined with ``interval_silence_ms`` of zeros (times the length ratio) between them."""
+        return self.join(list(self.stream(voice, request)))
 
-    def join(self, segments: list[Segment], interval_silence_ms: int = INTERVAL_SILENCE_MS) -> Synthesis:
-        """Segments' waveforms with ``interval_silence_ms`` of zeros between them."""
-        gap = torch.zeros(1, int(self.sampling_rate * interval_silence_ms / 1000.0))
-        pieces: list[Tensor] = []
-        for segment in segments:
-            if pieces and gap.shape[-1]:
-                pieces.append(gap)
-            pieces.append(segment.wav)
+    def join(self, segments: list[Segment]) -> Synthesis:
+        """Segments' waveforms, each after its ``silence_before`` zeros."""
+        pieces = [p for s in segments for p in (torch.zeros(1, s.silence_before), s.wav) if p.shape[-1]]
         return Synthesis(wav=torch.cat(pieces, dim=1), segments=segments, sampling_rate=self.sampling_rate)
+
+    def silence(self, interval_silence_ms: int, ratio: float = 1.0) -> int:
+        """Samples of silence between segments: ``int(rate · ms / 1000)`` as the reference, times ``ratio``."""
+        return int(self.sampling_rate * interval_silence_ms / 1000.0 * ratio)
 
     def _emotion(self, voice: VoicePrompt, request: Request) -> tuple[Tensor, EmotionMix | None]:
         """The merged emotion vector and the optional 8-value mix (the same for every segment).
@@ -340,7 +411,7 @@ class Pipeline:
         return merged, mix_emotions(request.emo_vector, request.emo_alpha, voice.conditioning.style, self.emotions)
 
     @torch.inference_mode()
-    def _segment(
+    def _codes(
         self,
         voice: VoicePrompt,
         request: Request,
@@ -349,9 +420,8 @@ class Pipeline:
         ids: list[int],
         emovec_merged: Tensor,
         mix: EmotionMix | None,
-        noise: Tensor | None,
-    ) -> Segment:
-        cond = voice.conditioning
+    ) -> SegmentCodes:
+        """The GPT half of a segment: generated codes and the teacher-forced latent."""
         device = self.device
         text_ids = torch.tensor([ids], dtype=torch.int32, device=device)
         emovec = mix.apply(emovec_merged) if mix is not None else emovec_merged
@@ -363,21 +433,7 @@ class Pipeline:
             if codes.shape[1] == 0:
                 raise InvalidRequest(f"segment {index} produced no speech codes (the GPT stopped at once)")
             latent = self.gpt(voice.speaker_latents, text_ids, codes, emovec).float()
-        if noise is None:
-            shape = self.s2mel.noise_shape(cond.ref_mel.shape[-1], codes.shape[1])
-            generator = request.generator or torch.Generator(device=device).manual_seed(index)
-            noise = initial_noise(shape, generator, device=device)
-        mel = self.s2mel(
-            latent=latent,
-            code_embedding=self.conditioner.codec.vq2emb(codes),
-            prompt_condition=cond.prompt_condition,
-            ref_mel=cond.ref_mel,
-            style=cond.style,
-            noise=noise.to(device),
-            settings=self.mode.flow,
-        )
-        vocoder_out = self.vocoder(mel.mel)
-        return Segment(
+        return SegmentCodes(
             index=index,
             tokens=tokens,
             text_ids=text_ids,
@@ -386,7 +442,49 @@ class Pipeline:
             codes_raw=codes_raw,
             codes=codes,
             latent=latent,
+        )
+
+    @torch.inference_mode()
+    def _render(
+        self, voice: VoicePrompt, request: Request, spoken: SegmentCodes, length_scale: float, silence_before: int
+    ) -> Segment:
+        """The acoustic half: s2mel at ``length_scale`` times the natural length, then BigVGAN."""
+        cond = voice.conditioning
+        device = self.device
+        code_count = spoken.codes.shape[1]
+        if request.noise is not None:
+            noise = request.noise[spoken.index]
+        else:
+            shape = self.s2mel.noise_shape(cond.ref_mel.shape[-1], code_count, length_scale)
+            generator = request.generator or torch.Generator(device=device).manual_seed(spoken.index)
+            noise = initial_noise(shape, generator, device=device)
+        mel = self.s2mel(
+            latent=spoken.latent,
+            code_embedding=self.conditioner.codec.vq2emb(spoken.codes),
+            prompt_condition=cond.prompt_condition,
+            ref_mel=cond.ref_mel,
+            style=cond.style,
+            noise=noise.to(device),
+            settings=self.mode.flow,
+            length_scale=length_scale,
+        )
+        vocoder_out = self.vocoder(mel.mel)
+        return Segment(
+            **vars(spoken),
             s2mel=mel,
             vocoder_out=vocoder_out,
             wav=torch.clamp(INT16_PEAK * vocoder_out.squeeze(1), -INT16_PEAK, INT16_PEAK).cpu(),
+            silence_before=silence_before,
         )
+
+
+def share(total: int, weights: Sequence[int]) -> list[int]:
+    """``total`` split in proportion to positive integer ``weights`` (largest remainders, exact integer
+    arithmetic), each part at least 1: every part is within one of its exact share, and they sum to ``total``
+    unless the minimum of 1 had to lift a part."""
+    whole = sum(weights)
+    parts = [total * w // whole for w in weights]
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % whole), i))
+    for i in by_remainder[: total - sum(parts)]:
+        parts[i] += 1
+    return [max(1, p) for p in parts]

@@ -1,7 +1,7 @@
 """The s2mel stage: GPT latents + semantic codes -> mel spectrogram (the ``s2mel.pth`` container).
 
 Shape letters: T codes, D GPT width, E semantic width, C length-regulator channels, M mel bins,
-Tp prompt mel frames, Tt target mel frames (``int(T * 1.72)``), S style width.
+Tp prompt mel frames, Tt target mel frames (``int(T * 1.72)``, times the length scale), S style width.
 
 ``s2mel.pth`` holds three networks under ``net``: ``gpt_layer`` (three stacked linear layers, no
 activation, mapping the GPT's hidden states to the semantic width), the ``length_regulator`` and the flow
@@ -13,6 +13,11 @@ matching estimator ``cfm.estimator`` (the DiT). The stage computes, as ``infer_g
     mel     = flow(cat(prompt_condition, cond), ref_mel, style)[..., Tp:]
 
 ``vq2emb`` belongs to the semantic codec (another file), so the caller passes the code embedding in.
+
+Duration control lives here because the target length is the one place where speech length is decided: a
+``length_scale`` other than 1 asks for ``round(target * length_scale)`` frames instead, and the length regulator
+stretches or squeezes the content to them (nearest-neighbour in time), so the flow renders the same phones
+slower or faster at the voice's own pitch. With the default scale of 1 the target is the reference's, bit for bit.
 """
 
 from __future__ import annotations
@@ -91,10 +96,17 @@ class S2Mel(nn.Module):
             LengthRegulatorConfig.from_model_config(cfg),
         )
 
-    def target_length(self, code_count: int) -> Tensor:
-        """Mel frames for ``code_count`` codes: ``(LongTensor([n]) * 1.72).long()``, a float32 product
-        truncated, exactly as the reference computes it. -> [1] int64."""
-        return (torch.tensor([code_count]) * self.args.length_factor).long()
+    def target_length(self, code_count: int, length_scale: float = 1.0) -> Tensor:
+        """Mel frames for ``code_count`` codes -> [1] int64.
+
+        The natural length is ``(LongTensor([n]) * 1.72).long()``, a float32 product truncated, exactly as the
+        reference computes it; a ``length_scale`` other than 1 rounds ``natural * length_scale`` to whole frames
+        (never fewer than one, which the length regulator needs).
+        """
+        natural = (torch.tensor([code_count]) * self.args.length_factor).long()
+        if length_scale == 1.0:
+            return natural
+        return torch.tensor([max(1, round(int(natural) * length_scale))])
 
     @torch.inference_mode()
     def forward(
@@ -106,17 +118,18 @@ class S2Mel(nn.Module):
         style: Tensor,
         noise: Tensor,
         settings: flow.FlowSettings = flow.FlowSettings(),
+        length_scale: float = 1.0,
     ) -> S2MelOutput:
         """Synthesise the mel frames of one segment.
 
         latent: [1, T, D] GPT forward output; code_embedding: [1, T, E] ``vq2emb(codes)``;
         prompt_condition: [1, Tp, C]; ref_mel: [1, M, Tp]; style: [1, S];
-        noise: [1, M, Tp + Tt] initial flow sample (see :meth:`noise_shape`).
+        noise: [1, M, Tp + Tt] initial flow sample (see :meth:`noise_shape`, with the same ``length_scale``).
         """
         dtype = self.gpt_layer[0].weight.dtype
         gpt_layer_latent = self.gpt_layer(latent.to(dtype)).float()
         content = code_embedding + gpt_layer_latent
-        target = self.target_length(content.shape[1]).to(content.device)
+        target = self.target_length(content.shape[1], length_scale).to(content.device)
         cond = self.length_regulator(content.to(dtype), target)
         mu = torch.cat([prompt_condition.to(dtype), cond], dim=1)
         if noise.shape[-1] != mu.shape[1]:
@@ -130,10 +143,10 @@ class S2Mel(nn.Module):
             mel=whole[..., ref_mel.shape[-1] :],
         )
 
-    def noise_shape(self, prompt_frames: int, code_count: int) -> tuple[int, int, int]:
+    def noise_shape(self, prompt_frames: int, code_count: int, length_scale: float = 1.0) -> tuple[int, int, int]:
         """Shape of the initial flow sample for a prompt of ``prompt_frames`` mel frames and ``code_count``
         codes: [1, M, Tp + Tt]."""
-        return (1, self.dit.args.n_mels, prompt_frames + int(self.target_length(code_count)))
+        return (1, self.dit.args.n_mels, prompt_frames + int(self.target_length(code_count, length_scale)))
 
 
 def load_s2mel(cfg: ModelConfig, device: torch.device | str = "cpu") -> S2Mel:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from tests.tts_engine.test_emotion_text import build_tiny_qwen
 from tests.tts_engine.test_voices import write_clip
 from tts_engine.api import Duration, Emotion, SynthesisRequest
-from tts_engine.engine import Engine, ModelSpeech
+from tts_engine.emotion_text import DEFAULT_FOLDER, TextEmotion
+from tts_engine.engine import Engine, IndexTtsModel, ModelSpeech
 from tts_engine.errors import InvalidRequest, ModelFolderError
 from tts_engine.fallback import FallbackVoice
 from tts_engine.voices import TensorCache, VoiceRegistry
@@ -154,6 +157,66 @@ def test_fallback_duration_is_exact_through_the_engine(tmp_path: Path) -> None:
         SynthesisRequest(text="One two three. Four five six.", duration=Duration(seconds=3))
     )
     assert len(audio.samples) == 3 * 22050
+
+
+class RecordingPipeline:
+    """Stands in for tts_engine.pipeline.Pipeline behind IndexTtsModel: records requests, yields two segments."""
+
+    sampling_rate = 22050
+    device = torch.device("cpu")
+    gpt = SimpleNamespace(config=SimpleNamespace(mel_positions=100))
+
+    def __init__(self) -> None:
+        self.requests: list = []
+
+    def stream(self, voice: object, request: object) -> Iterator[SimpleNamespace]:
+        self.requests.append(request)
+        for silence in (0, 3000):
+            yield SimpleNamespace(wav=torch.full((1, 512), 32767.0), silence_before=silence)
+
+
+def _index_tts(tmp_path: Path, text_emotion: TextEmotion | None = None) -> IndexTtsModel:
+    model = IndexTtsModel(
+        RecordingPipeline(), tmp_path, "recording", text_emotion or TextEmotion(tmp_path / DEFAULT_FOLDER)
+    )
+    model.condition = lambda clip, emotion_clip: {"style": torch.ones(1, 4)}  # type: ignore[method-assign]
+    model._prompt = lambda tensors: "voice"  # type: ignore[method-assign]
+    return model
+
+
+@pytest.mark.parametrize(
+    ("duration", "scale", "seconds"),
+    [(None, 1.0, None), (Duration(ratio=0.9), 0.9, None), (Duration(seconds=3), 1.0, 3)],
+)
+def test_model_duration_is_the_pipelines_length_scale(
+    tmp_path: Path, duration: Duration | None, scale: float, seconds: float | None
+) -> None:
+    """The engine hands duration to s2mel's target length and plays the segments as they come (no stretching)."""
+    model = _index_tts(tmp_path)
+    speech = ModelSpeech("Hello.", "en", {}, None, 1.0, duration, None)
+    waves = list(model.speak(speech))
+    request = model.pipeline.requests[0]
+    assert (request.length_scale, request.target_seconds) == (scale, seconds)
+    assert [len(w) for w in waves] == [512, 3000 + 512]
+    assert not waves[1][:3000].any() and np.allclose(waves[1][3000:], 1.0)
+
+
+def test_emotion_from_text_asks_the_qwen_model(tmp_path: Path) -> None:
+    folder = build_tiny_qwen(tmp_path / "model" / DEFAULT_FOLDER, ['{"愤怒":', "0.8}"])
+    model = _index_tts(tmp_path, TextEmotion(folder))
+    engine = _engine(tmp_path, model_loader=lambda _dir, _progress: model)
+    engine.voices.add("oncall", write_clip(tmp_path / "clip.wav", 2.0), language="en")
+    engine.synthesize(SynthesisRequest(text="Hi.", voice="oncall", emotion=Emotion.from_text("furious", 0.5)))
+    request = model.pipeline.requests[0]
+    assert request.emo_vector == pytest.approx([0.0, 0.4, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    assert request.emo_alpha == 1.0
+
+
+def test_emotion_from_text_without_the_qwen_folder_is_refused(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, model_loader=lambda _dir, _progress: _index_tts(tmp_path))
+    engine.voices.add("oncall", write_clip(tmp_path / "clip.wav", 2.0), language="en")
+    with pytest.raises(InvalidRequest, match=f"Qwen emotion model in .*{DEFAULT_FOLDER}"):
+        engine.synthesize(SynthesisRequest(text="Hi.", voice="oncall", emotion=Emotion.from_text("furious")))
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""The s2mel container: strict loading, full-size keys, the 1.72 length rule and the bundle's s2mel cases."""
+"""The s2mel container: strict loading, full-size keys, the 1.72 length rule, the length scale of duration
+control and the bundle's s2mel cases."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tts_engine.conditioning import load_semantic_codec
 from tts_engine.config import ModelConfig, official_config
 from tts_engine.conformance import Bundle
 from tts_engine.conformance.runner import discover_adapters, run_case
@@ -34,6 +36,37 @@ def test_target_length_truncates_the_float32_product(model_config: ModelConfig, 
     model = on_meta(lambda: S2Mel.from_model_config(model_config))
     assert model.target_length(codes).tolist() == [frames]
     assert model.noise_shape(100, codes) == (1, 80, 100 + frames)
+
+
+@pytest.mark.parametrize(
+    ("codes", "scale", "frames"), [(24, 0.9, 37), (24, 1.5, 62), (35, 2.0, 120), (50, 0.5, 43), (1, 0.5, 1)]
+)
+def test_a_length_scale_rounds_the_scaled_natural_length(
+    model_config: ModelConfig, codes: int, scale: float, frames: int
+) -> None:
+    model = on_meta(lambda: S2Mel.from_model_config(model_config))
+    assert model.target_length(codes, scale).tolist() == [frames]
+    assert model.noise_shape(100, codes, scale) == (1, 80, 100 + frames)
+
+
+def test_a_length_scale_stretches_the_content_to_the_new_target(bundle: Bundle) -> None:
+    """Same content (codes and latents), more frames: only the length regulator's target changes."""
+    case = next(c for c in bundle.cases if c.id == "s2mel_00_T24")
+    model = load_s2mel(bundle.config)
+    prompt = case.input("prompt_condition")
+    noise = torch.randn(model.noise_shape(prompt.shape[1], 24, 1.5), generator=torch.Generator().manual_seed(0))
+    out = model(
+        latent=case.input("latent"),
+        code_embedding=load_semantic_codec(bundle.config).vq2emb(case.input("codes")),
+        prompt_condition=prompt,
+        ref_mel=case.input("ref_mel"),
+        style=case.input("style"),
+        noise=noise,
+        length_scale=1.5,
+    )
+    assert out.target_length.tolist() == [62] and out.cond.shape[1] == 62 and out.mel.shape[-1] == 62
+    torch.testing.assert_close(out.content, case.expected("S_infer"), atol=1e-4, rtol=1e-4)
+    assert torch.isfinite(out.mel).all()
 
 
 def test_loading_names_the_file_and_key_on_mismatch(model_config: ModelConfig, tmp_path: Path) -> None:
