@@ -145,20 +145,18 @@ def acknowledge(
     session: Session, *, clock: Clock, events: EventBus, incident: Incident, actor: str, source: str
 ) -> Incident:
     incident.state = next_state(incident.state, Action.ACKNOWLEDGE, incident.number).value
-    now = clock.now()
-    incident.acknowledged_at = now
+    incident.acknowledged_at = clock.now()
     incident.acknowledged_by = actor
-    incident.updated_at = now
-    timeline.record(
+    _changed(
         session,
+        clock=clock,
+        events=events,
         incident=incident,
-        at=now,
-        kind="acknowledged",
+        kind=EventKind.ACKNOWLEDGED,
         actor=actor,
         source=source,
         message=f"Acknowledged by {actor} via {source}",
     )
-    events.publish(session, _event(EventKind.ACKNOWLEDGED, incident, actor, source))
     return incident
 
 
@@ -173,18 +171,17 @@ def unacknowledge(
     reason: str,
 ) -> Incident:
     incident.state = next_state(incident.state, Action.UNACKNOWLEDGE, incident.number).value
-    now = clock.now()
-    incident.updated_at = now
-    timeline.record(
+    _changed(
         session,
+        clock=clock,
+        events=events,
         incident=incident,
-        at=now,
-        kind="unacknowledged",
+        kind=EventKind.UNACKNOWLEDGED,
         actor=actor,
         source=source,
         message=f"Returned to triggered: {reason}",
+        event_data={"reason": reason},
     )
-    events.publish(session, _event(EventKind.UNACKNOWLEDGED, incident, actor, source, reason=reason))
     return incident
 
 
@@ -199,22 +196,20 @@ def resolve(
     note: str | None = None,
 ) -> Incident:
     incident.state = next_state(incident.state, Action.RESOLVE, incident.number).value
-    now = clock.now()
-    incident.resolved_at = now
+    incident.resolved_at = clock.now()
     incident.resolved_by = actor
-    incident.updated_at = now
-    message = f"Resolved by {actor} via {source}" + (f": {note}" if note else "")
-    timeline.record(
+    _changed(
         session,
+        clock=clock,
+        events=events,
         incident=incident,
-        at=now,
-        kind="resolved",
+        kind=EventKind.RESOLVED,
         actor=actor,
         source=source,
-        message=message,
+        message=f"Resolved by {actor} via {source}" + (f": {note}" if note else ""),
         data={"note": note} if note else {},
+        event_data={"note": note},
     )
-    events.publish(session, _event(EventKind.RESOLVED, incident, actor, source, note=note))
     return incident
 
 
@@ -228,10 +223,18 @@ def add_note(
     source: str,
     text: str,
 ) -> Incident:
-    now = clock.now()
-    incident.updated_at = now
-    timeline.record(session, incident=incident, at=now, kind="note", actor=actor, source=source, message=text)
-    events.publish(session, _event(EventKind.NOTE_ADDED, incident, actor, source, text=text))
+    _changed(
+        session,
+        clock=clock,
+        events=events,
+        incident=incident,
+        kind=EventKind.NOTE_ADDED,
+        timeline_kind="note",
+        actor=actor,
+        source=source,
+        message=text,
+        event_data={"text": text},
+    )
     return incident
 
 
@@ -308,20 +311,19 @@ def raise_severity(
     previous = incident.severity
     if severity.value >= previous or incident.state not in OPEN_STATES:
         return False
-    now = clock.now()
     incident.severity = severity.value
-    incident.updated_at = now
-    timeline.record(
+    _changed(
         session,
+        clock=clock,
+        events=events,
         incident=incident,
-        at=now,
-        kind="severity_raised",
+        kind=EventKind.SEVERITY_RAISED,
         actor=actor,
         source=source,
         message=f"Severity raised from {previous} to {severity.value}: {reason}",
         data={"previous": previous},
+        event_data={"previous": previous},
     )
-    events.publish(session, _event(EventKind.SEVERITY_RAISED, incident, actor, source, previous=previous))
     return True
 
 
@@ -342,6 +344,36 @@ def link_external(
         message=f"Linked to {system} incident #{external_id}",
         data={"system": system, "external_id": external_id},
     )
+
+
+def _changed(
+    session: Session,
+    *,
+    clock: Clock,
+    events: EventBus,
+    incident: Incident,
+    kind: EventKind,
+    actor: str,
+    source: str,
+    message: str,
+    timeline_kind: str | None = None,
+    data: dict[str, Any] | None = None,
+    event_data: dict[str, Any] | None = None,
+) -> None:
+    """The common tail of every change: touch the incident, append its timeline entry, publish its event."""
+    now = clock.now()
+    incident.updated_at = now
+    timeline.record(
+        session,
+        incident=incident,
+        at=now,
+        kind=timeline_kind or kind.value,
+        actor=actor,
+        source=source,
+        message=message,
+        data=data,
+    )
+    events.publish(session, _event(kind, incident, actor, source, **(event_data or {})))
 
 
 def _event(kind: EventKind, incident: Incident, actor: str, source: str, **data: Any) -> IncidentEvent:
