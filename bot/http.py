@@ -24,14 +24,15 @@ from bot.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    """Async on purpose: FastAPI runs a sync dependency in the thread pool, a hop per request for an attribute read."""
     return request.app.state.runtime
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def require_api_token(request: Request, runtime: RuntimeDep) -> str:
+async def require_api_token(request: Request, runtime: RuntimeDep) -> str:
     """Bearer-token auth of the HTTP API; returns the actor name used on the timeline."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")

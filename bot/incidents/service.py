@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.clock import Clock
 from bot.directory.models import Service
@@ -259,16 +260,30 @@ class AlertChanges:
 
 
 def record_alerts(session: Session, *, clock: Clock, events: EventBus, changes: Sequence[AlertChanges]) -> None:
-    """Attach alert changes to incidents: a timeline entry each (one INSERT for the lot), and one ALERT_ADDED event
-    per incident, so an alert storm publishes one event per incident and batch, not one per alert."""
+    """Attach alert changes to incidents: a timeline entry each (one INSERT for the lot), the incidents' alert counts
+    (one executemany UPDATE) and one ALERT_ADDED event per incident, so an alert storm publishes one event per
+    incident and batch, not one per alert.
+
+    Both statements are Core, not the unit of work: the ORM's per-object bookkeeping cost more than the SQL in an
+    alert storm. The loaded incidents are brought up to date without being marked dirty, so no flush repeats it.
+    """
     now = clock.now()
-    entries = []
-    for change in changes:
-        if not change.notes:
-            continue
-        change.incident.alert_count += change.added
-        change.incident.updated_at = now
-        entries += [
+    touched = [change for change in changes if change.notes]
+    if not touched:
+        return
+    session.flush()  # Core statements skip autoflush; entries added earlier (e.g. "triggered") must come first
+    session.execute(
+        update(Incident.__table__)
+        .where(Incident.__table__.c.id == bindparam("incident"))
+        .values(alert_count=Incident.__table__.c.alert_count + bindparam("added"), updated_at=bindparam("now")),
+        [{"incident": change.incident.id, "added": change.added, "now": now} for change in touched],
+    )
+    for change in touched:
+        set_committed_value(change.incident, "alert_count", change.incident.alert_count + change.added)
+        set_committed_value(change.incident, "updated_at", now)
+    timeline.record_many(
+        session,
+        entries=[
             {
                 "incident_id": change.incident.id,
                 "at": now,
@@ -278,22 +293,22 @@ def record_alerts(session: Session, *, clock: Clock, events: EventBus, changes: 
                 "message": note.message,
                 "data": note.data,
             }
+            for change in touched
             for note in change.notes
-        ]
-    timeline.record_many(session, entries=entries)
-    for change in changes:
-        if change.notes:
-            events.publish(
-                session,
-                _event(
-                    EventKind.ALERT_ADDED,
-                    change.incident,
-                    change.actor,
-                    change.source,
-                    added=change.added,
-                    changes=len(change.notes),
-                ),
-            )
+        ],
+    )
+    for change in touched:
+        events.publish(
+            session,
+            _event(
+                EventKind.ALERT_ADDED,
+                change.incident,
+                change.actor,
+                change.source,
+                added=change.added,
+                changes=len(change.notes),
+            ),
+        )
 
 
 def raise_severity(

@@ -158,6 +158,21 @@ def test_a_still_firing_alert_repeated_after_a_manual_resolve_does_not_page_agai
     assert len(triggered) == 1
 
 
+def test_alert_counts_and_timeline_order_across_batches(runtime: Runtime) -> None:
+    # The counts are written by one set-based UPDATE per batch, the entries by one INSERT: the incident's own
+    # "triggered" entry (added through the ORM) must still come first, and a refire must not count twice.
+    ingest = ingestor(runtime)
+    ingest.commit([alert("a"), alert("b"), alert("a")])
+    ingest.commit([alert("c"), alert("b", action=AlertAction.RESOLVE)])
+    ingest.commit([alert("b")])
+    with runtime.sessions() as session:
+        incident = session.scalars(select(Incident)).one()
+        kinds = [e.kind for e in incident.timeline if e.source == "alertmanager"]
+        assert incident.alert_count == 4  # a, b, c, and b's refire after its recovery
+        assert kinds == ["triggered", "alert", "alert", "alert", "alert_resolved", "alert"]
+        assert incident.updated_at == runtime.clock.now()
+
+
 def test_informational_alerts_never_open_an_incident(runtime: Runtime) -> None:
     triggered = triggered_events(runtime)
     ingest = ingestor(runtime)
