@@ -43,7 +43,7 @@ BreachCallback = Callable[[str], None]
 @dataclass
 class EngineConfig:
     ack_reminder_grace_minutes: int = 5
-    batch: int = 200
+    batch: int = 100
 
 
 class EscalationEngine:
@@ -67,14 +67,21 @@ class EscalationEngine:
         self._on_fired = on_fired
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
-    def tick(self, now: datetime | None = None) -> int:
-        """Fire everything due at `now` (default: the clock), including steps that firing makes due; returns count."""
+    def tick(self, now: datetime | None = None, *, max_batches: int | None = None) -> int:
+        """Fire everything due at `now` (default: the clock), including steps that firing makes due; returns count.
+
+        `max_batches` bounds the work of one call (the runner uses 1 and calls again, so other writers get the
+        SQLite write lock between batches).
+        """
         fired = 0
-        while True:
+        batches = 0
+        while max_batches is None or batches < max_batches:
             batch = self._run_batch(now or self._clock.now())
             fired += batch
+            batches += 1
             if batch < self._config.batch:
-                return fired
+                break
+        return fired
 
     def next_due(self) -> datetime | None:
         with self._sessions() as session:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 
 from apscheduler.schedulers.base import BaseScheduler
@@ -20,6 +21,9 @@ from bot.escalation.engine import EscalationEngine
 from bot.escalation.periodic import Periodic
 
 log = logging.getLogger(__name__)
+
+# Longer than SQLite's busy-wait poll (100 ms), so a waiting API request gets the write lock between batches.
+YIELD_SECONDS = 0.12
 
 
 class EngineRunner:
@@ -52,7 +56,10 @@ class EngineRunner:
         if not self._busy.acquire(blocking=False):
             return 0
         try:
-            fired = self.engine.tick(self._clock.now())
+            fired = 0
+            while (batch := self.engine.tick(self._clock.now(), max_batches=1)) > 0:
+                fired += batch
+                time.sleep(YIELD_SECONDS)  # let API requests and other writers take the database between batches
             self._book_wake_up()
             return fired
         except Exception:  # the next poll retries; the database still holds every step
