@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from bot.directory.models import Service
 from bot.errors import InvalidInput
+from bot.escalation import service as escalation_service
 from bot.incidents import service
 from bot.incidents.states import OPEN_STATES, Severity
 from bot.postmortem import service as postmortem_service
@@ -33,7 +34,8 @@ USAGE = {
     "speak the text and post the audio here.",
     "/oncall": "`/oncall [team|schedule]`: who is on call now and next, with hand-off times in your time zone.",
     "/incident": "`/incident list [open|all|mine]` · `/incident show N` · `/incident new <title> [P1|P2|P3] [service]`"
-    " · `/incident note N <text>` · `/incident postmortem N` · `/incident report [team] [days]`",
+    " · `/incident note N <text>` · `/incident postmortem N` · `/incident report [team] [days]`"
+    " · `/incident drill <service>`",
 }
 HELP_WORDS = {"help", "-h", "--help", "?"}
 
@@ -169,6 +171,24 @@ def _postmortem(ops: SlackOps, _actor: Actor, rest: str) -> Reply:
     return Reply(f":memo: Preparing the post-mortem of incident #{number}; the files will appear in its thread.")
 
 
+def _drill(ops: SlackOps, actor: Actor, rest: str) -> Reply:
+    """A labelled drill incident that walks the service's real escalation path (no SLA, not in reports)."""
+    words = tokens("/incident", rest)
+    if len(words) != 1:
+        raise usage_error("/incident", "`drill` takes one service name.")
+    with ops.runtime.transaction() as session:
+        drill = escalation_service.start_drill(
+            session,
+            clock=ops.runtime.clock,
+            events=ops.runtime.events,
+            service=words[0],
+            actor=actor.name,
+            source=SOURCE,
+        )
+        number = drill.number
+    return Reply(f":rotating_light: Drill incident #{number} started on {words[0]}; its escalation path will be paged.")
+
+
 def _report(ops: SlackOps, _actor: Actor, rest: str) -> Reply:
     """MTTA, MTTR, SLA breaches and pages over the last N days (default 30), for one team or all (a few queries)."""
     words = tokens("/incident", rest)
@@ -189,6 +209,7 @@ _INCIDENT: dict[str, Callable[[SlackOps, Actor, str], Reply]] = {
     "note": _note,
     "postmortem": _postmortem,
     "report": _report,
+    "drill": _drill,
 }
 
 

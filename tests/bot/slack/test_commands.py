@@ -3,13 +3,17 @@ on bad input, and the permission rule, all answered ephemerally and landing on t
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from bot.config_apply import apply
 from bot.errors import InvalidInput
 from bot.incidents import service
 from bot.slack.commands import parse_tts
 from bot.voice.tts import SpeechOrder
 from tests.bot.slack.conftest import ADMIN, OUTSIDER, STRANGER, message_of, open_incident, state_of
+from tests.scenarios.escalation_harness import TEAM_CONFIG
 
 
 def _last_entry(herald, number):
@@ -138,3 +142,16 @@ def test_tts_text_and_options_are_parsed_into_a_speech_order() -> None:
     for bad in ("hi emotion=1,2", "hi duration=fast", 'unbalanced "quote', "hi duration=9x", "hi intensity=0.5"):
         with pytest.raises(InvalidInput):
             parse_tts(bad)
+
+
+def test_incident_drill_opens_a_labelled_drill_on_the_services_real_path(herald, slack) -> None:
+    refused = slack.command("/incident", "drill tts-inference").json()["text"]
+    assert "has no escalation policy" in refused or "no service named" in refused
+    with herald.runtime.transaction() as session:
+        apply(session, clock=herald.clock, text=TEAM_CONFIG)
+    started = slack.command("/incident", "drill tts-inference", trigger_id="second").json()["text"]  # not a replay
+    number = int(re.search(r"#(\d+)", started).group(1))
+    with herald.runtime.sessions() as session:
+        drill = service.get(session, number=number)
+        assert drill.is_drill and drill.title.startswith("DRILL") and drill.service.name == "tts-inference"
+    assert "takes one service name" in slack.command("/incident", "drill").json()["text"]
