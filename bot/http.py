@@ -33,6 +33,11 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 async def require_api_token(request: Request, runtime: RuntimeDep) -> str:
+    """Bearer-token auth of the HTTP API as a dependency (async: no thread-pool hop); see `api_actor`."""
+    return api_actor(request, runtime)
+
+
+def api_actor(request: Request, runtime: Runtime) -> str:
     """Bearer-token auth of the HTTP API; returns the actor name used on the timeline."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")

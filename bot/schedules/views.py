@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from bot.directory.models import User
 from bot.errors import InvalidInput, NotFound, Unauthorized
-from bot.http import ApiActor, RuntimeDep, json_body, require_api_token
+from bot.http import ApiActor, RuntimeDep, api_actor, json_body
 from bot.runtime import Runtime
 from bot.schedules import service
 from bot.schedules.ical import export_calendar, feed_token
@@ -178,7 +178,7 @@ def team_on_call(team: str, runtime: RuntimeDep, _actor: ApiActor) -> list[dict[
 
 def _feed_auth(request: Request, runtime: Runtime, kind: str, name: str, token: str | None) -> None:
     if token is None:
-        require_api_token(request, runtime)
+        api_actor(request, runtime)
         return
     expected = feed_token(runtime.settings.api_token.get_secret_value(), kind, name)
     if not hmac.compare_digest(token.encode(), expected.encode()):

@@ -31,7 +31,7 @@ from fastapi.staticfiles import StaticFiles
 
 from bot.errors import Conflict, HeraldError, InvalidInput, Unauthorized
 from bot.escalation import service as escalation
-from bot.http import RuntimeDep, require_api_token
+from bot.http import RuntimeDep, api_actor
 from bot.incidents import service as incidents
 from bot.postmortem import service as postmortems
 from bot.postmortem import tables
@@ -118,7 +118,7 @@ class Visit:
 def visit(request: Request, runtime: RuntimeDep) -> Visit:
     codec: SessionCodec = request.app.state.console_sessions
     if request.headers.get("authorization"):
-        viewer = auth.token_viewer(require_api_token(request, runtime))
+        viewer = auth.token_viewer(api_actor(request, runtime))
         return Visit(runtime, codec, codec.new(), viewer, _zone(request, viewer), fresh=False)
     found = codec.loads(request.cookies.get(COOKIE))
     data = found or codec.new()
