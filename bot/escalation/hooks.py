@@ -150,21 +150,9 @@ class HookDelivery:
         raise ConnectionError(reason)
 
     def _record(self, message: OutboxMessage, text: str) -> None:
-        if message.incident_id is None:
-            return
-        with transaction(self._sessions) as session:
-            incident = session.get(Incident, message.incident_id)
-            if incident is not None:
-                timeline.record(
-                    session,
-                    incident=incident,
-                    at=self._clock.now(),
-                    kind="hook_delivered",
-                    actor="herald",
-                    source="outbox",
-                    message=text,
-                    data={"outbox_id": message.id, "attempt": message.attempts},
-                )
+        outbox.record_delivery(
+            self._sessions, self._clock, message, kind="hook_delivered", text=text, data={"attempt": message.attempts}
+        )
 
 
 def validate_events(events: list[str]) -> list[str]:

@@ -72,6 +72,33 @@ def enqueue(
     session.execute(insert(OutboxMessage).values(**values).on_conflict_do_nothing())
 
 
+def record_delivery(
+    session_factory: sessionmaker[Session],
+    clock: Clock,
+    message: OutboxMessage,
+    *,
+    kind: str,
+    text: str,
+    data: Mapping[str, Any] | None = None,
+) -> None:
+    """Note a handler's successful delivery on the message's incident timeline (no-op without an incident)."""
+    if message.incident_id is None:
+        return
+    with transaction(session_factory) as session:
+        incident = session.get(Incident, message.incident_id)
+        if incident is not None:
+            timeline.record(
+                session,
+                incident=incident,
+                at=clock.now(),
+                kind=kind,
+                actor="herald",
+                source="outbox",
+                message=text,
+                data={"outbox_id": message.id, **(data or {})},
+            )
+
+
 class PermanentFailure(Exception):
     """A handler's way to say that retrying cannot help (e.g. a 4xx from the remote API)."""
 

@@ -17,11 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
-from bot.db import transaction
-from bot.incidents import timeline
 from bot.incidents.events import EventKind, IncidentEvent
 from bot.incidents.models import Alert, Incident
-from bot.notify.outbox import Handler, OutboxMessage, PermanentFailure, enqueue
+from bot.notify.outbox import Handler, OutboxMessage, PermanentFailure, enqueue, record_delivery
 from bot.runtime import Runtime
 from bot.victorops.client import VictorOpsClient, VictorOpsError
 from bot.victorops.webhooks import SOURCE, VICTOROPS_SOURCES
@@ -108,21 +106,7 @@ class SyncHandler:
         ]
 
     def _receipt(self, message: OutboxMessage, text: str) -> None:
-        if message.incident_id is None:
-            return
-        with transaction(self._sessions) as session:
-            incident = session.get(Incident, message.incident_id)
-            if incident is not None:
-                timeline.record(
-                    session,
-                    incident=incident,
-                    at=self._clock.now(),
-                    kind="victorops_synced",
-                    actor="herald",
-                    source="outbox",
-                    message=text,
-                    data={"outbox_id": message.id},
-                )
+        record_delivery(self._sessions, self._clock, message, kind="victorops_synced", text=text)
 
 
 def install(runtime: Runtime, handlers: dict[str, Handler]) -> None:
