@@ -15,10 +15,11 @@ For each mode the engine runs in a child process of its own (so each peak RSS is
 
 Modes: ``exact`` (float32, 25 flow steps, guidance 0.7, within the conformance tolerances) and ``fast`` (on a CPU:
 int8 GPT, bfloat16 DiT, bfloat16 BigVGAN convolutions, 10 flow steps without guidance, one w2v-BERT pass; on a
-GPU: float16 instead of int8/bfloat16). The fast mode's deviation from exact is measured on the same weights, voice,
-text and noise: the share of identical codes, and the mel L1 distance of the fast flow on the *exact* run's codes and
-latents (so it isolates the acoustic side; with random weights the GPT's next-code distribution is nearly flat and
-int8 codes drift quickly, a pessimistic view). A spectrogram picture of both paths is written next to the JSON.
+GPU: float16 DiT and BigVGAN, float32 GPT, whose decode is launch-bound there). The fast mode's deviation from
+exact is measured on the same weights, voice, text and noise: the share of identical codes, and the mel L1
+distance of the fast flow on the *exact* run's codes and latents (so it isolates the acoustic side; with random
+weights the GPT's next-code distribution is nearly flat and int8 codes drift quickly, a pessimistic view). A
+spectrogram picture of both paths is written next to the JSON.
 
 Where the time goes (torch.profiler and CPU-time measurements at full size, one thread, Xeon with AVX-512/AMX):
 the reference spends half its time in s2mel, 25 DiT evaluations on a batch of two over prompt + target frames
@@ -35,7 +36,7 @@ convolutions ~65 %, the anti-aliased SnakeBeta ~30 %); with bfloat16 convolution
 Usage: ``python bench/tts_core.py [--size full|tiny] [--device auto|cpu|cuda] [--modes exact,fast]``.
 ``--size tiny`` runs the same code on the conformance bundle's tiny configuration (a smoke test, seconds).
 Prints a table beside the reference figures, then one line of JSON; writes ``bench/results/tts_core.json`` and
-``tts_core_fast_vs_exact.png`` (``tts_core_tiny.*`` for the smoke test).
+``tts_core_fast_vs_exact.png`` (``tts_core_tiny.*`` for the smoke test, ``*_cuda.*`` for a GPU run).
 """
 
 from __future__ import annotations
@@ -541,7 +542,9 @@ def main() -> None:
         return
 
     modes = args.modes.split(",")
-    stem = "tts_core" if args.size == "full" else f"tts_core_{args.size}"  # smoke runs keep the real figures
+    # Smoke runs and GPU runs keep the CPU figures: tts_core[_tiny][_cuda].
+    suffixes = ([args.size] if args.size != "full" else []) + (["cuda"] if args.device == "cuda" else [])
+    stem = "_".join(["tts_core", *suffixes])
     results: dict[str, Any] = {"machine": machine(args.device), "size": args.size, "workload": {}, "modes": {}}
     clip_s, text_len, codes = WORKLOADS[args.size]
     results["workload"] = {"clip_seconds": clip_s, "text_tokens": text_len, "codes": codes}

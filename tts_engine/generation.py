@@ -23,6 +23,10 @@ exactly where it is deterministic:
   temperature, top-k, top-p, then a multinomial draw from an explicit ``torch.Generator``. Temperature 0 means
   greedy (or deterministic beam search). Beam sampling draws the 2·B candidates without replacement from the
   softmax of the warped beam scores, as HF does.
+* **No cuDNN attention while decoding.** Each step's attention has a new key length, and cuDNN's attention backend
+  (which PyTorch prefers for half precision on Hopper GPUs) builds an execution plan per new shape: ~50 ms each,
+  which made a first float16 generation on an H100 six times slower than a float32 one. Flash / memory-efficient
+  attention need no plan; on a CPU the choice is unchanged.
 
 Shape letters: B rows (beams), P prompt positions, D model width, V mel vocabulary.
 """
@@ -34,9 +38,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 from torch.nn import functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from tts_engine.errors import InvalidRequest
 from tts_engine.networks.gpt import KVCache, UnifiedVoice
+
+# Every attention backend but cuDNN's, which plans per shape (see the module docstring).
+_DECODE_ATTENTION = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 # The reference hands HuggingFace a fake prompt of ``torch.ones`` ids (then ``start_mel_token``); the repetition
 # penalty sees them, so id 1 counts as already generated.
@@ -168,12 +176,13 @@ def generate(
     if options.max_new_tokens > longest:
         raise InvalidRequest(f"max_new_tokens is {options.max_new_tokens}; this model generates at most {longest}")
     prompt_length = prompt.shape[1]
-    prompt_cache = KVCache.allocate(model.config, 1, prompt_length, dtype=prompt.dtype, device=prompt.device)
-    logits = prefill(model, prompt, prompt_cache)
-    cache = prompt_cache.expanded(options.num_beams, prompt_length + options.max_new_tokens, prompt_length)
-    if options.num_beams == 1:
-        return _single(model, logits, cache, prompt_length, options, generator)
-    return _beam_search(model, logits, cache, prompt_length, options, generator)
+    with sdpa_kernel(_DECODE_ATTENTION):
+        prompt_cache = KVCache.allocate(model.config, 1, prompt_length, dtype=prompt.dtype, device=prompt.device)
+        logits = prefill(model, prompt, prompt_cache)
+        cache = prompt_cache.expanded(options.num_beams, prompt_length + options.max_new_tokens, prompt_length)
+        if options.num_beams == 1:
+            return _single(model, logits, cache, prompt_length, options, generator)
+        return _beam_search(model, logits, cache, prompt_length, options, generator)
 
 
 def _single(

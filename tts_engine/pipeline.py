@@ -109,12 +109,13 @@ FAST = Mode(
     flow=FlowSettings(steps=10, cfg_rate=0.0),
     separate_emotion_pass=False,
 )
-# The fast mode's counterpart on a GPU: half precision everywhere, no int8 (a CPU kernel).
+# The fast mode's counterpart on a GPU: half-precision DiT and BigVGAN, no int8 (a CPU kernel). The GPT stays
+# float32: one code's decode step is bound by kernel launches there (H100: 6.9 ms per code in float32, 10.6 ms
+# under float16 autocast, whose casts add launches; bench/results/tts_core_cuda.json), not by reading weights.
 FAST_GPU = Mode(
     "fast-gpu",
     dit_dtype=torch.float16,
     vocoder_dtype=torch.float16,
-    gpt="float16",
     flow=FlowSettings(steps=10, cfg_rate=0.0),
     separate_emotion_pass=False,
 )
