@@ -1,5 +1,5 @@
-"""`herald config apply FILE`: users, teams, services (routing keys, policy), schedules, escalation policies and
-automation hooks from one YAML file, in one transaction.
+"""`herald config apply FILE`: users, teams (members, paging and voice settings), services (routing keys, policy),
+schedules, escalation policies and automation hooks from one YAML file, in one transaction.
 
 Idempotent: every object is matched by its natural key (e-mail, name, routing key) and only written when it differs,
 so applying the same file twice reports no changes. Refused whole: every problem in the file is collected with its
@@ -31,6 +31,7 @@ from bot.escalation.service import HookIn
 from bot.schedules import service as schedules
 from bot.schedules.models import Schedule
 from bot.schedules.schemas import ScheduleIn
+from bot.voice.summary import TeamVoiceIn
 
 Path = tuple[str | int, ...]
 
@@ -54,6 +55,7 @@ class TeamIn(_Strict):
     slack_channel: str | None = None
     members: list[str] = Field(default_factory=list)
     paging: TeamPagingIn | None = None
+    voice: TeamVoiceIn | None = None
 
 
 class ServiceIn(_Strict):
@@ -194,15 +196,16 @@ def _team(session: Session, _clock: Clock, body: TeamIn, _actor: str) -> str | N
         if user is None:
             raise InvalidInput(f"unknown member {email!r} (list them under users)")
         members.append(user)
-    paging = body.paging.model_dump(mode="json", exclude_none=True, exclude_defaults=True) if body.paging else {}
     created = row is None
     if row is None:
         row = Team(name=body.name, settings={})
         session.add(row)
     settings = dict(row.settings or {})
-    settings.pop("paging", None)
-    if paging:
-        settings["paging"] = paging
+    for key, section in (("paging", body.paging), ("voice", body.voice)):
+        written = section.model_dump(mode="json", exclude_none=True, exclude_defaults=True) if section else {}
+        settings.pop(key, None)
+        if written:
+            settings[key] = written
     before = (row.email, row.slack_channel, row.settings, sorted(u.id for u in row.members) if not created else None)
     row.email, row.slack_channel, row.settings = body.email, body.slack_channel, settings
     row.members = members

@@ -86,8 +86,13 @@ class NotificationDelivery:
     def _sent(self, outgoing: OutgoingMessage, provider_id: str | None) -> None:
         now = self._clock.now()
         with transaction(self._sessions) as session:
-            row = session.get(Notification, outgoing.notification_id)
+            row = session.get(Notification, outgoing.notification_id, with_for_update=True)
             if row is None:
+                return
+            if row.status not in ("pending", "sent"):
+                # Settled while it was being placed (a call over, or the incident acknowledged, before the
+                # provider's answer came back): keep that outcome, record only that it went out.
+                row.sent_at, row.provider_id = now, provider_id
                 return
             row.status, row.sent_at, row.updated_at, row.provider_id, row.error = "sent", now, now, provider_id, None
             incident = session.get(Incident, row.incident_id) if row.incident_id else None

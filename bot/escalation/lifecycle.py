@@ -101,7 +101,7 @@ class Lifecycle:
         escalation.updated_at = now
         session.execute(
             update(Notification)
-            .where(Notification.incident_id == incident.id, Notification.status == "sent")
+            .where(Notification.incident_id == incident.id, Notification.status.in_(("sent", "pending")))
             .where(Notification.user_id.in_(_actor_ids(event.actor)))
             .values(status="acknowledged", updated_at=now)
         )

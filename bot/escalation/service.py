@@ -1,5 +1,5 @@
-"""Escalation use cases for the edges (HTTP, Slack, CLI, web console): policies, hooks, escalate-now, drills, and
-what an incident's escalation and notifications look like now."""
+"""Escalation use cases for the edges (HTTP, Slack, CLI, web console, phone): policies, hooks, escalate-now, drills,
+pages that reached nobody, and what an incident's escalation and notifications look like now."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from bot.clock import Clock
 from bot.directory.models import Service, Team
 from bot.errors import InvalidInput, NotFound
+from bot.escalation import snapshot
 from bot.escalation.hooks import validate_events
 from bot.escalation.lifecycle import Lifecycle
 from bot.escalation.models import (
@@ -26,6 +27,7 @@ from bot.escalation.models import (
 )
 from bot.escalation.policy import PolicyIn
 from bot.incidents import service as incidents
+from bot.incidents import timeline
 from bot.incidents.events import EventBus
 from bot.incidents.models import Incident
 from bot.incidents.states import Severity
@@ -142,6 +144,81 @@ def list_hooks(session: Session) -> list[AutomationHook]:
 def escalate_now(session: Session, *, lifecycle: Lifecycle, number: int, actor: str, source: str) -> tuple[int, int]:
     incident = incidents.get(session, number=number, for_update=True)
     return lifecycle.escalate_now(session, incident=incident, actor=actor, source=source)
+
+
+def page_unanswered(
+    session: Session,
+    *,
+    lifecycle: Lifecycle,
+    notification_id: int,
+    reason: str,
+    source: str,
+    others_pending: bool = False,
+) -> int | None:
+    """A page that went out reached nobody (a call busy, unanswered, failed, or answered by voicemail or with no key
+    pressed): the notification fails with `reason`, the timeline says so, and the escalation moves to its next level
+    now instead of waiting out this level. Returns the level (0-based) it moved to, else None.
+
+    It stays where it is when the incident is no longer triggered; when the escalation is no longer at the page's
+    level (the level's timer, an acknowledgement or an escalate-now moved it since: a late report must not skip a
+    level); while `others_pending` (other pages of the level are still under way, and the last of them moves it on);
+    and at the policy's last level, whose wait repeats the policy (moving on at once would phone people in a loop).
+    A notification already reported (or acknowledged) is left alone, so a repeated callback cannot move it twice.
+    """
+    row = session.get(Notification, notification_id)
+    if row is None or row.incident_id is None:
+        return None
+    incident = session.scalars(select(Incident).where(Incident.id == row.incident_id).with_for_update()).one()
+    session.refresh(row, with_for_update=True)
+    if row.status not in ("pending", "sent"):
+        return None
+    now = lifecycle.clock.now()
+    row.status, row.error, row.updated_at = "failed", reason, now
+    escalation = session.scalars(
+        select(Escalation).where(Escalation.incident_id == incident.id).with_for_update()
+    ).one_or_none()
+    step = session.get(EscalationStep, row.step_id) if row.step_id is not None else None
+    held = _held_back(incident, escalation, row, step, others_pending=others_pending)
+    then = held or "moving on to the next level now"
+    timeline.record(
+        session,
+        incident=incident,
+        at=now,
+        kind="notification",
+        actor="herald",
+        source=source,
+        message=f"{row.channel} to {row.target} failed: {reason}; {then}",
+        data={"notification_id": row.id, "channel": row.channel, "status": row.status, "tries": row.tries},
+    )
+    if held is not None:
+        return None
+    level, _round = lifecycle.escalate_now(session, incident=incident, actor="herald", source=source)
+    return level
+
+
+def _held_back(
+    incident: Incident,
+    escalation: Escalation | None,
+    row: Notification,
+    step: EscalationStep | None,
+    *,
+    others_pending: bool,
+) -> str | None:
+    """Why an unanswered page does not move the escalation on now, or None when it does."""
+    if incident.state != "triggered":
+        return f"the incident is {incident.state}"
+    if escalation is None or not escalation.policy or escalation.state != "active":
+        return "no escalation is under way"
+    moved = (row.level, row.round) != (escalation.level, escalation.round) or (
+        step is not None and step.generation != escalation.generation
+    )
+    if row.kind != "page" or moved:
+        return "the escalation has moved on since"
+    if others_pending:
+        return f"other pages of level {escalation.level + 1} are still under way"
+    if escalation.level + 1 >= len(snapshot.policy_of(escalation).levels):
+        return f"level {escalation.level + 1} is the policy's last: the escalation goes on when its wait is over"
+    return None
 
 
 def start_drill(

@@ -13,10 +13,10 @@ from typing import Any
 
 from bot.errors import InvalidInput
 from bot.escalation import service as escalation
+from bot.escalation.permissions import check_may_act
 from bot.incidents import service
 from bot.slack import blocks
 from bot.slack.ops import SOURCE, Reply, SlackOps, Where, parse_number
-from bot.slack.permissions import check_may_act
 from bot.slack.users import Actor
 
 MENTION_USAGE = "Say `@Herald ack`, `@Herald resolve [note]` or `@Herald note <text>` in an incident's thread."

@@ -28,6 +28,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.errors import InvalidInput
+from bot.escalation.permissions import on_call_lookup
 from bot.notify.outbox import Handler
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -70,7 +71,7 @@ def install(runtime: Runtime, handlers: dict[str, Handler]) -> SlackOps | None:
         client=client,
         directory=directory,
         mirror=mirror.SlackMirror(runtime, client, directory),
-        on_call=oncall.lookup(runtime.clock),
+        on_call=on_call_lookup(runtime.clock),
     )
     runtime.events.subscribe(mirror.make_subscriber(runtime))
     handlers[mirror.KIND] = ops.mirror.deliver

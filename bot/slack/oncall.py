@@ -1,7 +1,8 @@
-"""On-call from Slack: `/oncall [team|schedule]` and the "on-call of its team" half of the permission rule.
+"""On-call from Slack: `/oncall [team|schedule]`.
 
-Both ask the schedules domain (`bot.schedules.service`), so Slack, the API and the escalation engine agree on who
-is on call at any instant. Hand-off times are sent as Slack date tokens, which each reader's client shows in their
+It asks the schedules domain (`bot.schedules.service`), as the permission rule's "on-call of its team" half does
+(`bot.escalation.permissions.on_call_lookup`), so Slack, the API and the escalation engine agree on who is on call
+at any instant. Hand-off times are sent as Slack date tokens, which each reader's client shows in their
 own time zone; the fallback text uses the caller's Herald time zone.
 """
 
@@ -14,32 +15,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.clock import Clock
 from bot.directory.models import Team, team_members
 from bot.errors import NotFound
 from bot.schedules import service as schedules
 from bot.schedules.service import OnCallNow, ShiftView
 from bot.slack import blocks
 from bot.slack.ops import Reply, SlackOps
-from bot.slack.permissions import OnCallLookup
 from bot.slack.users import Actor
-
-
-def lookup(clock: Clock) -> OnCallLookup:
-    """(session, team id) → ids of the users on call now on any of the team's schedules."""
-
-    def on_call(session: Session, team_id: int) -> set[int]:
-        team = session.get(Team, team_id)
-        if team is None:
-            return set()
-        now = clock.now()
-        return {
-            user.id
-            for schedule in schedules.list_schedules(session, team=team.name)
-            for user in schedules.on_call_users(session, schedule_id=schedule.id, at=now)
-        }
-
-    return on_call
 
 
 def oncall(ops: SlackOps, actor: Actor, body: dict[str, Any]) -> Reply:

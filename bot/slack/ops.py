@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.errors import HeraldError, InvalidInput, NotFound
+from bot.escalation.permissions import OnCallLookup, check_may_act, may_act
 from bot.incidents import service
 from bot.incidents.models import Incident
 from bot.incidents.states import OPEN_STATES
@@ -26,7 +27,6 @@ from bot.runtime import Runtime
 from bot.slack import blocks
 from bot.slack.mirror import SlackMirror
 from bot.slack.models import SlackMessage
-from bot.slack.permissions import OnCallLookup, check_may_act, may_act
 from bot.slack.users import Actor, SlackDirectory
 from bot.voice.tts import Speech, build_speech
 

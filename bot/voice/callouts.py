@@ -8,8 +8,10 @@
       ▼
     key 1 ─▶ acknowledge every incident on the call (source "phone")   key 2 ─▶ escalate now   key 3 ─▶ replay
       ▼
-    status: busy / no-answer / failed / canceled, voicemail, or completed with no key ─▶ the escalation moves on
-            to its next level now (once the last live call about that incident is over)
+    status: busy / no-answer / failed / canceled, voicemail, or completed with no key ─▶ not acknowledged: the
+            page is reported to the escalation (`escalation.service.page_unanswered`), which fails it on the
+            timeline and moves on to the next level now (once the last live call about that incident is over);
+            a repeated final callback changes nothing
 
 The failure ladder, every step on the incident's timeline: the natural voice is not ready or the model failed ─▶ the
 fallback voice; no audio at all ─▶ the provider reads the same text (<Say>); the call cannot be placed ─▶
@@ -32,7 +34,6 @@ from bot.db import transaction
 from bot.directory.models import User
 from bot.errors import Conflict, NotFound
 from bot.escalation import service as escalation_service
-from bot.escalation import snapshot
 from bot.escalation.lifecycle import Lifecycle
 from bot.escalation.models import Notification
 from bot.incidents import service as incidents
@@ -407,25 +408,22 @@ class Callouts:
                 call.outcome = "no_key" if status == "completed" else status.replace("-", "_")
             if call.kind != "page" or call.outcome in ("acknowledged", "escalated"):
                 return
+            lifecycle = self._lifecycle()
+            pages = {link.incident_id: link.notification_id for link in call.incidents}
+            # Incidents are locked before other calls are looked at, so of two calls ending at once the later sees
+            # the earlier one over, and exactly one of them moves the escalation on.
             for incident in self._incidents(session, call, lock=True):
-                self._note(
-                    session, incident, "voice_call_ended", f"Call to {self._who(call)}: {_said(call.outcome)}", call
+                notification_id = pages[incident.id]
+                if notification_id is None:
+                    continue
+                escalation_service.page_unanswered(
+                    session,
+                    lifecycle=lifecycle,
+                    notification_id=notification_id,
+                    reason=f"{_said(call.outcome)} ({call.phone})",
+                    source=SOURCE,
+                    others_pending=self._other_live_calls(session, incident, call),
                 )
-                if incident.state != "triggered":
-                    continue
-                if self._other_live_calls(session, incident, call):
-                    self._note(session, incident, "voice_call_ended", "Other calls about it are still ringing", call)
-                    continue
-                if self._at_last_level(session, incident):
-                    self._note(
-                        session,
-                        incident,
-                        "voice_call_ended",
-                        "No further level to call now: the escalation repeats on its own timer",
-                        call,
-                    )
-                    continue
-                self._escalate(session, incident, actor="herald", call=call, why=f"the call was {_said(call.outcome)}")
 
     # --- helpers ---------------------------------------------------------------------------------------------------
 
@@ -512,14 +510,6 @@ class Callouts:
         except Conflict as exc:
             self._note(session, incident, "voice_call_ended", f"{why[0].upper()}{why[1:]}; {exc.reason}", call)
 
-    @staticmethod
-    def _at_last_level(session: Session, incident: Incident) -> bool:
-        """Moving on early stops at the policy's end: wrapping round at once would phone people in a loop."""
-        escalation = voice_facts.escalation_of(session, incident)
-        if escalation is None or not escalation.policy:
-            return False
-        return escalation.level + 1 >= len(snapshot.policy_of(escalation).levels)
-
     def _other_live_calls(self, session: Session, incident: Incident, call: Callout) -> bool:
         return (
             session.scalar(
@@ -587,10 +577,10 @@ def _voice_note(natural: bool, reason: str | None, engine: str) -> str:
 
 def _said(outcome: str | None) -> str:
     return {
-        "busy": "busy",
-        "no_answer": "not answered",
-        "failed": "failed",
-        "canceled": "canceled",
-        "machine": "answered by voicemail (message left, NOT acknowledged)",
+        "busy": "the line was busy",
+        "no_answer": "nobody answered",
+        "failed": "the call failed",
+        "canceled": "the call was canceled",
+        "machine": "voicemail answered (message left, NOT acknowledged)",
         "no_key": "answered but no key was pressed",
-    }.get(outcome or "", outcome or "over")
+    }.get(outcome or "", f"the call ended ({outcome})")

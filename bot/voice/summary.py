@@ -14,19 +14,23 @@ Severity picks the emotion preset: P1 urgent, P2 concerned, P3 calm, a resolved 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from bot.errors import InvalidInput
+
+log = logging.getLogger(__name__)
 
 BUILT_IN = Path(__file__).with_name("templates")
 LANGUAGES = ("en", "zh")
@@ -34,10 +38,14 @@ DETAIL_LEVELS = (3, 2, 1, 0)
 MAX_SPEEDUP = 0.75  # squeeze natural speech to at most 75 % of its length; faster stops being easy to follow
 # Natural speaking rates used to plan the length before any audio exists (characters per second, spaces included
 # for English; CJK characters for Chinese, other characters at the English rate).
+MIN_SECONDS, MAX_SECONDS = 3.0, 120.0  # bounds of a message cap: room for one sentence; well inside a call's limit
+GlossaryTerm = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+GlossaryReading = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 CHARS_PER_SECOND = {"en": 14.0, "zh": 4.2}
 EMOTIONS = {"P1": "urgent", "P2": "concerned", "P3": "calm", "resolved": "reassuring"}
 EXACT_ALERTS = 10  # up to this many alerts a call says the count; beyond, "more than" the step below it
 ALERT_STEPS = (10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+_VOICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # as `herald tts voices add` names them
 _TEAM_DIR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,199}$")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _SPACES = re.compile(r"\s+")
@@ -87,17 +95,38 @@ class VoiceStyle:
 
     @classmethod
     def of(cls, team_settings: Mapping[str, Any] | None, default_max_seconds: float) -> VoiceStyle:
-        raw = dict((team_settings or {}).get("voice") or {})
+        """The team's style. Settings that do not validate (only a hand-edited database has them) give the
+        defaults with a warning: a page never fails over how it sounds."""
         try:
-            cap = float(raw.get("max_seconds") or default_max_seconds)
-        except (TypeError, ValueError):
-            cap = default_max_seconds
-        glossary = raw.get("glossary") if isinstance(raw.get("glossary"), Mapping) else {}
+            team = TeamVoiceIn.model_validate((team_settings or {}).get("voice") or {})
+        except ValidationError as exc:
+            log.warning("ignoring a team's invalid voice settings: %s", exc)
+            team = TeamVoiceIn()
         return cls(
-            voice=str(raw["voice"]) if raw.get("voice") else None,
-            glossary={str(k): str(v) for k, v in glossary.items()},
-            max_seconds=max(3.0, cap),
+            voice=team.voice,
+            glossary=dict(team.glossary),
+            max_seconds=max(MIN_SECONDS, team.max_seconds or default_max_seconds),
         )
+
+
+class TeamVoiceIn(BaseModel):
+    """A team's `voice:` settings as `herald config apply` takes them (all optional): the registered voice its calls
+    speak with (a name `herald tts voices add` accepts), readings for its jargon (`k8s: kubernetes`, names and
+    places in toned pinyin) on top of the voice's own glossary, and its cap on a call's spoken message in place of
+    `HERALD_VOICE_MAX_SECONDS`. The callee's language is not here: it is each person's (`users[].language`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    voice: str | None = None
+    glossary: dict[GlossaryTerm, GlossaryReading] = Field(default_factory=dict, max_length=500)
+    max_seconds: float | None = Field(default=None, ge=MIN_SECONDS, le=MAX_SECONDS)
+
+    @field_validator("voice")
+    @classmethod
+    def _voice_name(cls, value: str | None) -> str | None:
+        if value is not None and not _VOICE_NAME.match(value):
+            raise ValueError(f"voice {value!r}: a registered voice name, 1-64 lowercase letters, digits, '-' or '_'")
+        return value
 
 
 @dataclass(frozen=True)

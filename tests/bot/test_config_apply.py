@@ -86,3 +86,71 @@ def test_unknown_reference_names_its_line(tmp_path: Path, sqlite_url: str, capsy
     team_line = next(i for i, t in enumerate(text.splitlines(), 1) if "- name: sre" in t)
     err = capsys.readouterr().err
     assert "unknown member 'zed@company.com'" in err and f"line {team_line}" in err and line > team_line
+
+
+TEAM_VOICE = """
+    voice:
+      voice: mara-calm
+      max_seconds: 15
+      glossary: {k8s: kubernetes, 蚌埠: beng4 bu4}
+"""
+
+
+def _with_team_voice(voice: str) -> str:
+    anchor = "    members: [carol@company.com]\n"
+    assert anchor in TEAM_CONFIG
+    return TEAM_CONFIG.replace(anchor, anchor + voice.lstrip("\n"))
+
+
+def test_team_voice_settings_are_applied_and_read_by_calls(
+    database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.db import make_engine
+    from bot.voice.summary import VoiceStyle
+
+    def style() -> VoiceStyle:
+        engine = make_engine(database_url)
+        with engine.connect() as connection:
+            settings = connection.scalar(select(Team.settings).where(Team.name == "sre"))
+        engine.dispose()
+        return VoiceStyle.of(settings, 20)
+
+    path = tmp_path / "herald.yaml"
+    path.write_text(_with_team_voice(TEAM_VOICE))
+    assert main(["config", "apply", str(path)], _settings(database_url)) == 0
+    assert style() == VoiceStyle("mara-calm", {"k8s": "kubernetes", "蚌埠": "beng4 bu4"}, 15.0)
+    capsys.readouterr()
+    assert main(["config", "apply", str(path)], _settings(database_url)) == 0
+    assert "no change(s)" in capsys.readouterr().out
+
+    path.write_text(TEAM_CONFIG)  # a team listed without `voice:` goes back to the defaults
+    assert main(["config", "apply", str(path)], _settings(database_url)) == 0
+    assert "team sre updated" in capsys.readouterr().out
+    assert style() == VoiceStyle(None, {}, 20.0)
+
+
+def test_bad_team_voice_settings_are_refused_with_line_numbers(
+    tmp_path: Path, sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = _with_team_voice(
+        """
+    voice:
+      voice: Mara Calm
+      max_seconds: 600
+      glossary: {k8s: ""}
+      language: zh
+"""
+    )
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    assert main(["config", "apply", str(path)], _settings(sqlite_url)) == 2
+    err = capsys.readouterr().err
+    lines = text.splitlines()
+
+    def line_of(fragment: str) -> int:
+        return next(i for i, t in enumerate(lines, 1) if fragment in t)
+
+    assert f"line {line_of('voice: Mara Calm')}: teams[0].voice.voice: voice 'Mara Calm': a registered voice" in err
+    assert f"line {line_of('max_seconds: 600')}: teams[0].voice.max_seconds: Input should be less than or equal" in err
+    assert f"line {line_of('glossary:')}: teams[0].voice.glossary.k8s: String should have at least 1 character" in err
+    assert f"line {line_of('language: zh')}: teams[0].voice.language: Extra inputs are not permitted" in err

@@ -6,14 +6,17 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import soundfile
 
+from bot.escalation import service as escalation
 from bot.incidents import service
 from bot.voice.links import derive_secret
 from bot.voice.models import Callout, VoiceClip
 from bot.voice.providers.base import sign
-from tests.bot.voice.harness import BOB, MARA, VoiceHerald, voice_herald
+from bot.voice.providers.simulated import SimulatedCall
+from tests.bot.voice.harness import BOB, CONFIG, LI, MARA, VoiceHerald, voice_herald
 
 
 @pytest.fixture
@@ -42,26 +45,127 @@ def test_pressing_1_acknowledges_from_the_phone(herald: VoiceHerald) -> None:
     assert ("acknowledged", "Acknowledged by mara@example.com via phone") in herald.timeline(number)
 
 
-def test_no_key_moves_the_escalation_to_the_next_level_now(database_url: str, tmp_path: Path) -> None:
-    with voice_herald(database_url, tmp_path, telephony_simulated_script="listen") as herald:
-        number = herald.trigger()
-        calls = herald.settle()
-        assert [c.to for c in calls] == [MARA, BOB]  # Bob is called without waiting level 1's 5 minutes
-        assert "gather:timeout" in calls[0].events
-        messages = [m for _, m in herald.timeline(number)]
-        assert any("answered but no key was pressed" in m for m in messages)
-        assert any(m.startswith("Escalated now to level 2 by herald via phone") for m in messages)
+UNANSWERED = {  # the callee's script → the last status callback and what the timeline says of it
+    "busy": ("status:busy", "the line was busy"),
+    "no-answer": ("status:no-answer", "nobody answered"),
+    "failed": ("status:failed", "the call failed"),
+    "listen": ("status:completed", "answered but no key was pressed"),
+    "machine": ("status:completed", "voicemail answered (message left, NOT acknowledged)"),
+}
+
+THREE_LEVELS = CONFIG.replace(
+    "    - {level: 2, user: bob@example.com, wait: 5m}\n",
+    "    - {level: 2, user: bob@example.com, wait: 5m}\n    - {level: 3, user: li@example.com, wait: 5m}\n",
+)
 
 
-@pytest.mark.parametrize("outcome", ["busy", "no-answer", "failed"])
-def test_a_call_that_never_connects_moves_to_the_next_level(database_url: str, tmp_path: Path, outcome: str) -> None:
-    script = f"listen;{MARA}={outcome};{BOB}=press:1"
-    with voice_herald(database_url, tmp_path, telephony_simulated_script=script) as herald:
+@pytest.mark.parametrize("script", list(UNANSWERED))
+def test_an_unanswered_call_moves_the_escalation_to_the_next_level_now(
+    database_url: str, tmp_path: Path, script: str
+) -> None:
+    last_status, said = UNANSWERED[script]
+    with voice_herald(
+        database_url, tmp_path, telephony_simulated_script=f"listen;{MARA}={script};{BOB}=press:1"
+    ) as herald:
         number = herald.trigger()
-        calls = herald.settle()
-        assert [(c.to, c.events[-1]) for c in calls] == [(MARA, f"status:{outcome}"), (BOB, "status:completed")]
+        calls = herald.settle()  # the fake clock never moves: level 1's 5 minutes are not waited out
+        assert [(c.to, c.events[-1]) for c in calls] == [(MARA, last_status), (BOB, "status:completed")]
+        assert all(c.error is None for c in calls), [c.error for c in calls]
         with herald.runtime.sessions() as session:
-            assert service.get(session, number=number).acknowledged_by == "bob@example.com"
+            incident = service.get(session, number=number)
+            assert incident.acknowledged_by == "bob@example.com"
+            pages = escalation.notifications_of(session, incident=incident)
+            mara = [(n.status, n.error) for n in pages if (n.channel, n.target) == ("voice", "Mara Lindqvist")]
+            assert mara == [("failed", f"{said} ({MARA})")]
+        messages = [m for _, m in herald.timeline(number)]
+        assert f"voice to Mara Lindqvist failed: {said} ({MARA}); moving on to the next level now" in messages
+        assert [m for m in messages if m.startswith("Escalated now")] == [
+            "Escalated now to level 2 by herald via phone"
+        ]
+
+
+def test_a_repeated_final_callback_moves_the_escalation_once(database_url: str, tmp_path: Path) -> None:
+    with voice_herald(database_url, tmp_path, telephony_simulated_script=f"listen;{MARA}=no-answer") as herald:
+        herald.phone.background = False
+        number = herald.trigger()
+        herald.settle(rounds=2)
+        herald.phone.play(herald.phone.calls[0])
+        for status in ("no-answer", "completed", "no-answer"):  # the provider retrying, or sending both
+            assert _status_callback(herald, herald.phone.calls[0], status).status_code == 204
+        herald.settle(rounds=3)
+        assert [c.to for c in herald.phone.calls] == [MARA, BOB]
+        assert _level(herald, number) == 1
+        assert _escalated(herald, number) == ["Escalated now to level 2 by herald via phone"]
+        assert len([m for _, m in herald.timeline(number) if m.startswith("voice to Mara Lindqvist failed")]) == 1
+
+
+def test_a_late_report_does_not_skip_the_level_its_timer_reached(database_url: str, tmp_path: Path) -> None:
+    """Mara's call rings on past level 1's wait; the level-2 post is out when her call ends unanswered."""
+    config = THREE_LEVELS.replace(
+        "{level: 1, user: mara@example.com, wait: 5m}", "{level: 1, user: mara@example.com, wait: 1m}"
+    ).replace("{level: 2, user: bob@example.com, wait: 5m}", '{level: 2, slack_channel: "#inc-tts-prod", wait: 5m}')
+    with voice_herald(
+        database_url, tmp_path, config=config, telephony_simulated_script=f"listen;{MARA}=no-answer"
+    ) as herald:
+        herald.phone.background = False
+        number = herald.trigger()
+        herald.settle(rounds=2)
+        herald.clock.advance(61)
+        herald.settle(rounds=2)
+        assert _level(herald, number) == 1
+        herald.phone.play(herald.phone.calls[0])
+        herald.settle(rounds=2)
+        assert [c.to for c in herald.phone.calls] == [MARA]  # Li (level 3) is not called 4 minutes early
+        assert _level(herald, number) == 1 and _escalated(herald, number) == []
+        messages = [m for _, m in herald.timeline(number)]
+        assert (
+            f"voice to Mara Lindqvist failed: nobody answered ({MARA}); the escalation has moved on since" in messages
+        )
+
+
+def test_the_last_unanswered_call_of_a_level_moves_it_on(database_url: str, tmp_path: Path) -> None:
+    config = THREE_LEVELS.replace(
+        "- {level: 2, user: bob@example.com, wait: 5m}", "- {level: 1, user: bob@example.com, wait: 5m}"
+    )
+    with voice_herald(
+        database_url, tmp_path, config=config, telephony_simulated_script=f"listen;{MARA}=busy;{BOB}=no-answer"
+    ) as herald:
+        herald.phone.background = False
+        number = herald.trigger()
+        herald.settle(rounds=2)
+        mara, bob = herald.phone.calls
+        herald.phone.play(mara)
+        assert _escalated(herald, number) == []
+        herald.phone.play(bob)
+        assert _escalated(herald, number) == ["Escalated now to level 2 by herald via phone"]
+        herald.settle(rounds=2)
+        assert [c.to for c in herald.phone.calls] == [MARA, BOB, LI]
+        assert _level(herald, number) == 1
+        messages = [m for _, m in herald.timeline(number)]
+        assert (
+            f"voice to Mara Lindqvist failed: the line was busy ({MARA}); other pages of level 1 are still under way"
+            in messages
+        )
+        assert f"voice to Bob Berg failed: nobody answered ({BOB}); moving on to the next level now" in messages
+
+
+def _level(herald: VoiceHerald, number: int) -> int:
+    with herald.runtime.sessions() as session:
+        view = escalation.escalation_of(session, incident=service.get(session, number=number))
+        assert view is not None
+        return view.level
+
+
+def _escalated(herald: VoiceHerald, number: int) -> list[str]:
+    return [m for _, m in herald.timeline(number) if m.startswith("Escalated now")]
+
+
+def _status_callback(herald: VoiceHerald, call: SimulatedCall, status: str) -> httpx.Response:
+    """A final status callback for `call`, signed as the provider signs it."""
+    secret = derive_secret(herald.runtime.settings.api_token.get_secret_value(), "simulated-telephony")
+    url = call.request.status_url
+    form = {"CallSid": call.sid, "CallStatus": status, "To": call.to}
+    return herald.client.post(url, data=form, headers={"X-Twilio-Signature": sign(secret, url, form.items())})
 
 
 def test_voicemail_gets_a_message_that_says_not_acknowledged(database_url: str, tmp_path: Path) -> None:
@@ -76,7 +180,6 @@ def test_voicemail_gets_a_message_that_says_not_acknowledged(database_url: str, 
             assert "did NOT acknowledge" in _clip_text(session, row, calls[0])
         messages = [m for _, m in herald.timeline(number)]
         assert any("Voicemail answered" in m and "NOT acknowledged" in m for m in messages)
-        assert calls[1].to == BOB  # and the escalation went on
 
 
 def _clip_text(session, row: Callout, call) -> str:

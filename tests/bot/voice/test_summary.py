@@ -90,6 +90,8 @@ def test_a_team_template_overrides_the_default(tmp_path: Path) -> None:
 def test_team_voice_settings() -> None:
     style = VoiceStyle.of({"voice": {"voice": "mara", "glossary": {"k8s": "kubernetes"}, "max_seconds": 15}}, 20)
     assert (style.voice, dict(style.glossary), style.max_seconds) == ("mara", {"k8s": "kubernetes"}, 15.0)
+    invalid = {"voice": {"voice": "Mara!", "max_seconds": 15}}  # only a hand-edited database holds this
+    assert VoiceStyle.of(invalid, 20) == VoiceStyle(max_seconds=20.0)  # the defaults: a page never fails over it
 
 
 @pytest.mark.parametrize("language", ["en", "zh"])
