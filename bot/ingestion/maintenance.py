@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
@@ -33,18 +33,19 @@ def covers(windows: Sequence[MaintenanceWindow], service_id: int | None, at: dat
     return None
 
 
-def open_windows(session: Session, *, at: datetime) -> list[MaintenanceWindow]:
-    return list(
-        session.scalars(
-            select(MaintenanceWindow)
-            .where(
-                MaintenanceWindow.closed_at.is_(None),
-                MaintenanceWindow.starts_at <= at,
-                MaintenanceWindow.ends_at > at,
-            )
-            .order_by(MaintenanceWindow.id)
-        )
+_OPEN_AT = (
+    select(MaintenanceWindow)
+    .where(
+        MaintenanceWindow.closed_at.is_(None),
+        MaintenanceWindow.starts_at <= bindparam("at"),
+        MaintenanceWindow.ends_at > bindparam("at"),
     )
+    .order_by(MaintenanceWindow.id)
+)  # built once: every ingest batch runs it
+
+
+def open_windows(session: Session, *, at: datetime) -> list[MaintenanceWindow]:
+    return list(session.scalars(_OPEN_AT, {"at": at}))
 
 
 def start(

@@ -1,9 +1,9 @@
 """Ingest: alert events in, incidents out, in one transaction per batch.
 
-The work is set-based so that an alert storm costs a few statements per batch rather than per alert: routing keys,
-maintenance windows, known alerts and open incidents are each read once per batch, then every event is decided in
-memory (dedup → maintenance → grouping) and the changes are flushed together. One HTTP request is simply a batch of
-one, or of one Alertmanager group.
+The work is set-based so that an alert storm costs a few statements per batch rather than per alert: maintenance
+windows, known alerts and open incidents are each read once per batch (routing keys come from routing.py's cache),
+then every event is decided in memory (dedup → maintenance → grouping) and the changes are written together, as
+Core executemany statements. One HTTP request is simply a batch of one, or of one Alertmanager group.
 
 Decisions, in order, for each event:
 - a delivery of a known alert that changes nothing (retry, repeat notification) is a duplicate: counted, never a
@@ -23,18 +23,16 @@ with BEGIN IMMEDIATE already.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, insert, literal, select, text
+from sqlalchemy import Integer, bindparam, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
 from bot.db import transaction
-from bot.directory import service as directory_service
 from bot.directory.models import Service
 from bot.incidents import service as incident_service
 from bot.incidents.events import EventBus
@@ -46,6 +44,7 @@ from bot.ingestion.dedup import AlertStatus, Step, classify
 from bot.ingestion.event import AlertAction, AlertEvent
 from bot.ingestion.grouping import GroupingRule
 from bot.ingestion.models import MaintenanceWindow
+from bot.ingestion.routing import RoutingCache
 from bot.ingestion.writer import GroupCommitWriter
 
 LOCK_NAMESPACE = 0x4845  # first key of pg_advisory_xact_lock(int, int): "HE", for Herald's ingestion locks
@@ -80,8 +79,10 @@ class IngestContext:
 
 
 @dataclass(slots=True)
-class _NewAlert:
-    """An alert first seen in this batch, with the columns of `Alert` (ORM objects cost ~10x more to build)."""
+class _AlertRow:
+    """One alert of the batch as a plain row with the columns of `Alert`: ORM objects cost ~10x more to build, and
+    their unit of work flushes one change set per object. A known alert has its `id`: it is written back with one
+    executemany UPDATE (`_update_known`); a new one has none and is inserted with one executemany (`_insert_new`)."""
 
     source: str
     dedup_key: str
@@ -99,6 +100,18 @@ class _NewAlert:
     starts_at: datetime | None = None
     last_received_at: datetime | None = None
     resolved_at: datetime | None = None
+    id: int | None = None
+
+
+_ALERTS = Alert.__table__
+_INSERTED = [name for name in _AlertRow.__slots__ if name != "id"]
+# Every column an event may change: a known alert of the batch had at least one delivery, so each is written back.
+_UPDATED = [name for name in _INSERTED if name not in ("source", "dedup_key", "first_received_at")]
+_UPDATE_KNOWN = (
+    update(_ALERTS)
+    .where(_ALERTS.c.id == bindparam("row_id"))
+    .values({name: bindparam(f"new_{name}") for name in _UPDATED})
+)
 
 
 @dataclass
@@ -109,26 +122,29 @@ class _Changes(AlertChanges):
     truncated: int = 0
 
 
-def ingest(session: Session, *, ctx: IngestContext, events: Sequence[AlertEvent]) -> list[IngestResult]:
+def ingest(
+    session: Session, *, ctx: IngestContext, routing: RoutingCache, events: Sequence[AlertEvent]
+) -> list[IngestResult]:
     if not events:
         return []
-    return _Batch(session, ctx, events).run()
+    return _Batch(session, ctx, routing, events).run()
 
 
 class _Batch:
-    def __init__(self, session: Session, ctx: IngestContext, events: Sequence[AlertEvent]) -> None:
+    def __init__(
+        self, session: Session, ctx: IngestContext, routing: RoutingCache, events: Sequence[AlertEvent]
+    ) -> None:
         self.session = session
         self.ctx = ctx
+        self.routing = routing
         self.events = events
         self.now = ctx.clock.now()
         self.changes: dict[int, _Changes] = {}
 
     def run(self) -> list[IngestResult]:
         session, events = self.session, self.events
-        self.services = directory_service.resolve_routing_keys(
-            session, clock=self.ctx.clock, keys={e.routing_key for e in events}
-        )
-        lock_services(session, {s.id for s in self.services.values()})
+        self.services = self.routing.service_ids(session, clock=self.ctx.clock, keys={e.routing_key for e in events})
+        lock_services(session, set(self.services.values()))
         self.windows = maintenance.open_windows(session, at=self.now)
         self.alerts = _known_alerts(session, events)
         self.groups = {
@@ -136,25 +152,31 @@ class _Batch:
             for e in events
             if e.action in (AlertAction.TRIGGER, AlertAction.INFO)
         }
-        self.open_by_group = _open_incidents(session, {s.id for s in self.services.values()}, set(self.groups.values()))
+        self.open_by_group = _open_incidents(session, set(self.services.values()), set(self.groups.values()))
         self.incidents = {i.id: i for i in self.open_by_group.values()}
         self.incidents.update(_incidents(session, {a.incident_id for a in self.alerts.values()} - set(self.incidents)))
         self.latest_open: dict[int, Incident | None] = {}
-        self.new_alerts: list[_NewAlert] = []
+        self.new_alerts: list[_AlertRow] = []
         results = [self._apply(event) for event in events]
         self._insert_new()
+        self._update_known()
         self._write_changes()
         return results
 
     def _insert_new(self) -> None:
         if not self.new_alerts:
             return
-        names = _NewAlert.__slots__
-        self.session.execute(insert(Alert), [{n: getattr(a, n) for n in names} for a in self.new_alerts])
+        self.session.execute(insert(_ALERTS), [{n: getattr(a, n) for n in _INSERTED} for a in self.new_alerts])
         if len(self.new_alerts) >= ANALYZE_AFTER and self.session.get_bind().dialect.name == "postgresql":
             # A storm grows the table faster than autovacuum refreshes its statistics; with stale ones the planner
             # scans every alert of the source for each dedup lookup. Sampling now keeps lookups on the index.
             self.session.execute(text("ANALYZE alerts"))
+
+    def _update_known(self) -> None:
+        known = [a for a in self.alerts.values() if a.id is not None]
+        if known:
+            rows = [{"row_id": a.id, **{f"new_{n}": getattr(a, n) for n in _UPDATED}} for a in known]
+            self.session.execute(_UPDATE_KNOWN, rows)
 
     # -- one event ---------------------------------------------------------------------------------------------
 
@@ -176,7 +198,7 @@ class _Batch:
             return self._info(event)
         return self._fire(event, alert)
 
-    def _repeat(self, event: AlertEvent, alert: Alert) -> IngestResult:
+    def _repeat(self, event: AlertEvent, alert: _AlertRow) -> IngestResult:
         incident = self.incidents.get(alert.incident_id) if alert.incident_id else None
         number = incident.number if incident else None
         if event.action is AlertAction.TRIGGER and event.severity.value < alert.severity:
@@ -187,7 +209,7 @@ class _Batch:
                 return IngestResult(Outcome.ESCALATED, event.dedup_key, number)
         return IngestResult(Outcome.DUPLICATE, event.dedup_key, number)
 
-    def _resolve(self, event: AlertEvent, alert: Alert) -> IngestResult:
+    def _resolve(self, event: AlertEvent, alert: _AlertRow) -> IngestResult:
         alert.status = AlertStatus.RESOLVED.value
         alert.resolved_at = self.now
         incident = self.incidents.get(alert.incident_id) if alert.incident_id else None
@@ -200,7 +222,7 @@ class _Batch:
         )
         return IngestResult(Outcome.RESOLVED, event.dedup_key, incident.number)
 
-    def _acknowledge(self, event: AlertEvent, alert: Alert) -> IngestResult:
+    def _acknowledge(self, event: AlertEvent, alert: _AlertRow) -> IngestResult:
         incident = self.incidents.get(alert.incident_id) if alert.incident_id else None
         if incident is None or incident.state != State.TRIGGERED.value:
             return IngestResult(Outcome.DUPLICATE, event.dedup_key, incident.number if incident else None)
@@ -212,8 +234,8 @@ class _Batch:
         return IngestResult(Outcome.ACKNOWLEDGED, event.dedup_key, incident.number)
 
     def _info(self, event: AlertEvent) -> IngestResult:
-        service = self.services[event.routing_key]
-        incident = self.open_by_group.get((service.id, self.groups[id(event)])) or self._latest_open(service.id)
+        service_id = self.services[event.routing_key]
+        incident = self.open_by_group.get((service_id, self.groups[id(event)])) or self._latest_open(service_id)
         self._store(event, None, incident, status=AlertStatus.INFO, window=None)
         if incident is None:
             return IngestResult(Outcome.RECORDED, event.dedup_key)
@@ -222,13 +244,13 @@ class _Batch:
         )
         return IngestResult(Outcome.RECORDED, event.dedup_key, incident.number)
 
-    def _fire(self, event: AlertEvent, alert: Alert | None) -> IngestResult:
-        service = self.services[event.routing_key]
+    def _fire(self, event: AlertEvent, alert: _AlertRow | None) -> IngestResult:
+        service_id = self.services[event.routing_key]
         group = self.groups[id(event)]
-        window = maintenance.covers(self.windows, service.id, self.now)
-        incident = self.open_by_group.get((service.id, group))
+        window = maintenance.covers(self.windows, service_id, self.now)
+        incident = self.open_by_group.get((service_id, group))
         if incident is None:
-            incident = self._open(event, service, group, window)
+            incident = self._open(event, service_id, group, window)
             outcome = Outcome.MAINTENANCE if window else Outcome.OPENED
         else:
             outcome = Outcome.GROUPED
@@ -249,14 +271,14 @@ class _Batch:
 
     # -- helpers -----------------------------------------------------------------------------------------------
 
-    def _open(self, event: AlertEvent, service: Service, group: str, window: MaintenanceWindow | None) -> Incident:
+    def _open(self, event: AlertEvent, service_id: int, group: str, window: MaintenanceWindow | None) -> Incident:
         incident = incident_service.open_incident(
             self.session,
             clock=self.ctx.clock,
             events=self.ctx.events,
             title=event.incident_title or event.title,
             severity=event.severity,
-            service=service,
+            service=self.session.get(Service, service_id),
             group_key=group,
             source=event.source,
             actor=event.source,
@@ -264,7 +286,7 @@ class _Batch:
             labels=dict(event.labels),
             paging_suppressed=window is not None,
         )
-        self.open_by_group[(service.id, group)] = incident
+        self.open_by_group[(service_id, group)] = incident
         self.incidents[incident.id] = incident
         return incident
 
@@ -283,7 +305,7 @@ class _Batch:
     def _store(
         self,
         event: AlertEvent,
-        alert: Alert | _NewAlert | None,
+        alert: _AlertRow | None,
         incident: Incident | None,
         *,
         status: AlertStatus,
@@ -291,7 +313,7 @@ class _Batch:
     ) -> None:
         if alert is None:
             # A plain row, not an ORM object: inserted with one executemany at the end of the batch (_insert_new).
-            alert = _NewAlert(source=event.source, dedup_key=event.dedup_key, first_received_at=self.now)
+            alert = _AlertRow(source=event.source, dedup_key=event.dedup_key, first_received_at=self.now)
             self.new_alerts.append(alert)
             self.alerts[(event.source, event.dedup_key)] = alert
         alert.status = status.value
@@ -300,7 +322,7 @@ class _Batch:
         alert.description = event.description
         alert.labels = dict(event.labels)
         alert.payload = dict(event.payload)
-        alert.service_id = self.services[event.routing_key].id
+        alert.service_id = self.services[event.routing_key]
         alert.incident_id = incident.id if incident else None
         alert.in_maintenance = window is not None
         alert.starts_at = event.starts_at or self.now
@@ -359,12 +381,33 @@ class _Batch:
             )
 
 
+# The statements of every batch are built once: building one and computing its cache key cost more than running it.
+_LOCK = select(func.pg_advisory_xact_lock(literal(LOCK_NAMESPACE), bindparam("service_id", type_=Integer)))
+_KNOWN = select(_ALERTS).where(_ALERTS.c.source == bindparam("source"), _ALERTS.c.dedup_key.in_(bindparam("keys")))
+_OPEN = (
+    select(Incident)
+    .where(
+        Incident.service_id.in_(bindparam("services")),
+        Incident.group_key.in_(bindparam("groups")),
+        Incident.state.in_(OPEN_STATES),
+    )
+    .order_by(Incident.id)
+    .with_for_update()
+)
+_BY_ID = select(Incident).where(Incident.id.in_(bindparam("ids")))
+_FIRING = (
+    select(_ALERTS.c.incident_id, func.count())
+    .where(_ALERTS.c.incident_id.in_(bindparam("ids")), _ALERTS.c.status == AlertStatus.FIRING.value)
+    .group_by(_ALERTS.c.incident_id)
+)
+
+
 def lock_services(session: Session, service_ids: Iterable[int]) -> None:
     """Serialise ingestion per service across replicas (PostgreSQL advisory locks, taken in id order)."""
     if session.get_bind().dialect.name != "postgresql":
         return
     for service_id in sorted(service_ids):
-        session.execute(select(func.pg_advisory_xact_lock(literal(LOCK_NAMESPACE), literal(service_id))))
+        session.execute(_LOCK, {"service_id": service_id})
 
 
 def _chunks(values: Sequence[str] | Sequence[int]) -> Iterable[list]:
@@ -373,32 +416,22 @@ def _chunks(values: Sequence[str] | Sequence[int]) -> Iterable[list]:
         yield items[start : start + CHUNK]
 
 
-def _known_alerts(session: Session, events: Sequence[AlertEvent]) -> dict[tuple[str, str], Alert]:
+def _known_alerts(session: Session, events: Sequence[AlertEvent]) -> dict[tuple[str, str], _AlertRow]:
     by_source: dict[str, set[str]] = {}
     for event in events:
         by_source.setdefault(event.source, set()).add(event.dedup_key)
     found = {}
     for source, keys in by_source.items():
         for chunk in _chunks(sorted(keys)):
-            for alert in session.scalars(select(Alert).where(Alert.source == source, Alert.dedup_key.in_(chunk))):
-                found[(source, alert.dedup_key)] = alert
+            for row in session.execute(_KNOWN, {"source": source, "keys": chunk}).mappings():
+                found[(source, row["dedup_key"])] = _AlertRow(**row)
     return found
 
 
 def _open_incidents(session: Session, service_ids: set[int], group_keys: set[str]) -> dict[tuple[int, str], Incident]:
     found: dict[tuple[int, str], Incident] = {}
     for chunk in _chunks(sorted(group_keys)):
-        query = (
-            select(Incident)
-            .where(
-                Incident.service_id.in_(service_ids),
-                Incident.group_key.in_(chunk),
-                Incident.state.in_(OPEN_STATES),
-            )
-            .order_by(Incident.id)
-            .with_for_update()
-        )
-        for incident in session.scalars(query):
+        for incident in session.scalars(_OPEN, {"services": sorted(service_ids), "groups": chunk}):
             found[(incident.service_id, incident.group_key)] = incident  # the newest wins
     return found
 
@@ -407,17 +440,13 @@ def _incidents(session: Session, ids: set[int | None]) -> dict[int, Incident]:
     wanted = sorted(i for i in ids if i is not None)
     found = {}
     for chunk in _chunks(wanted):
-        for incident in session.scalars(select(Incident).where(Incident.id.in_(chunk))):
+        for incident in session.scalars(_BY_ID, {"ids": chunk}):
             found[incident.id] = incident
     return found
 
 
 def _firing_counts(session: Session, incident_ids: list[int]) -> dict[int, int]:
-    rows = session.execute(
-        select(Alert.incident_id, func.count())
-        .where(Alert.incident_id.in_(incident_ids), Alert.status == AlertStatus.FIRING.value)
-        .group_by(Alert.incident_id)
-    )
+    rows = session.execute(_FIRING, {"ids": incident_ids})
     return {incident_id: count for incident_id, count in rows}
 
 
@@ -433,16 +462,21 @@ class Ingestor:
     ) -> None:
         self._sessions = sessions
         self.ctx = ctx
+        self._routing = RoutingCache(sessions)
         self._writer: GroupCommitWriter[AlertEvent, IngestResult] = GroupCommitWriter(self.commit, max_batch=max_batch)
 
     def commit(self, events: Sequence[AlertEvent]) -> list[IngestResult]:
         """Ingest `events` in one transaction of the caller's thread."""
-        with transaction(self._sessions) as session:
-            return ingest(session, ctx=self.ctx, events=events)
+        try:
+            with transaction(self._sessions) as session:
+                return ingest(session, ctx=self.ctx, routing=self._routing, events=events)
+        except Exception:
+            self._routing.forget()  # in case a remembered service was deleted by another replica meanwhile
+            raise
 
-    def submit(self, events: Sequence[AlertEvent]) -> Future[list[IngestResult]]:
+    async def submit(self, events: Sequence[AlertEvent]) -> list[IngestResult]:
         """Ingest `events` on the writer thread, sharing a transaction with whatever else is waiting."""
-        return self._writer.submit(events)
+        return await self._writer.submit(events)
 
     def stop(self) -> None:
         self._writer.stop()

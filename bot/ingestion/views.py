@@ -12,7 +12,6 @@ runtime is read from the app state, and the answer is serialised once, without r
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -107,7 +106,7 @@ async def _ingest(request: Request, source: str, parse: Any) -> tuple[list[Alert
         metrics.alerts_received.labels(source=source, outcome="rejected").inc()
         raise
     ingestor: Ingestor = runtime.extras[INGESTOR]
-    results: list[IngestResult] = await asyncio.wrap_future(ingestor.submit(events))
+    results: list[IngestResult] = await ingestor.submit(events)
     metrics.ingest_latency.labels(source=source).observe(time.perf_counter() - started)
     for result in results:
         metrics.alerts_received.labels(source=source, outcome=result.outcome.value).inc()

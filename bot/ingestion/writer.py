@@ -14,17 +14,22 @@ by that many more alerts.
 
 If a batch fails, each request in it is retried alone, so one bad request fails by itself and never takes its
 neighbours with it. Transient database errors (deadlock, serialisation, a dropped connection) are retried once.
+
+Requests come from the event loop and wait on plain asyncio futures, which the writer settles with one
+`call_soon_threadsafe` per batch: a `concurrent.futures.Future` per request, bridged with `wrap_future`, would cost a
+condition variable, two callback chains and a wake-up of the loop for every request: about 25 µs of CPU against 7,
+a tenth of what a bare request costs the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from sqlalchemy.exc import DBAPIError
@@ -38,7 +43,9 @@ R = TypeVar("R")
 @dataclass
 class _Request(Generic[E, R]):
     items: Sequence[E]
-    future: Future[list[R]] = field(default_factory=Future)
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[list[R]]
+    outcome: list[R] | BaseException | None = None  # set on the writer thread, handed to `future` on the loop
 
 
 class GroupCommitWriter(Generic[E, R]):
@@ -60,12 +67,13 @@ class GroupCommitWriter(Generic[E, R]):
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def submit(self, items: Sequence[E]) -> Future[list[R]]:
-        """Queue `items`; the future completes with their results once they are committed."""
-        request: _Request[E, R] = _Request(items)
+    async def submit(self, items: Sequence[E]) -> list[R]:
+        """The results of `items`, once they are committed (the exception of their batch if they failed alone)."""
+        loop = asyncio.get_running_loop()
+        request: _Request[E, R] = _Request(items, loop, loop.create_future())
         self._ensure_started()
         self._queue.put(request)
-        return request.future
+        return await request.future
 
     def stop(self) -> None:
         with self._lock:
@@ -112,22 +120,23 @@ class GroupCommitWriter(Generic[E, R]):
             results = self._attempt([item for request in batch for item in request.items])
         except Exception as exc:
             if len(batch) == 1:
-                batch[0].future.set_exception(exc)
-                return
+                batch[0].outcome = exc
+            else:
+                for request in batch:
+                    self._finish_alone(request)
+        else:
+            start = 0
             for request in batch:
-                self._finish_alone(request)
-            return
-        start = 0
-        for request in batch:
-            end = start + len(request.items)
-            request.future.set_result(results[start:end])
-            start = end
+                end = start + len(request.items)
+                request.outcome = results[start:end]
+                start = end
+        _settle(batch)
 
     def _finish_alone(self, request: _Request[E, R]) -> None:
         try:
-            request.future.set_result(self._attempt(request.items))
+            request.outcome = self._attempt(request.items)
         except Exception as exc:
-            request.future.set_exception(exc)
+            request.outcome = exc
 
     def _attempt(self, items: Sequence[E]) -> list[R]:
         try:
@@ -137,6 +146,28 @@ class GroupCommitWriter(Generic[E, R]):
                 raise
             log.warning("ingest batch of %d hit a transient database error, retrying: %s", len(items), exc.orig)
             return self._commit_batch(items)
+
+
+def _settle(batch: list[_Request[E, R]]) -> None:
+    """Hand each request its outcome on its own event loop, with one call per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Request[E, R]]] = {}
+    for request in batch:
+        by_loop.setdefault(request.loop, []).append(request)
+    for loop, requests in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_resolve, requests)
+        except RuntimeError:  # the loop closed meanwhile: nobody is waiting any more
+            log.debug("ingest results for %d request(s) dropped: their event loop is closed", len(requests))
+
+
+def _resolve(requests: list[_Request[E, R]]) -> None:
+    for request in requests:
+        if request.future.cancelled():  # the client went away; its alerts are committed all the same
+            continue
+        if isinstance(request.outcome, BaseException):
+            request.future.set_exception(request.outcome)
+        else:
+            request.future.set_result(request.outcome)
 
 
 def _transient(exc: DBAPIError) -> bool:

@@ -3,13 +3,20 @@ storm the writer waits a moment for company."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future
 
 import pytest
 
 from bot.ingestion.writer import GroupCommitWriter
+
+
+async def _queued(writer: GroupCommitWriter[str, str], *requests: list[str]) -> list[asyncio.Task[list[str]]]:
+    """Submit each request as its own task and return once all of them are queued, in this order."""
+    tasks = [asyncio.create_task(writer.submit(items)) for items in requests]
+    await asyncio.sleep(0)  # each task runs up to its wait for the writer
+    return tasks
 
 
 def test_requests_share_batches_and_one_failure_stays_with_its_request() -> None:
@@ -25,15 +32,19 @@ def test_requests_share_batches_and_one_failure_stays_with_its_request() -> None
         return [item.upper() for item in items]
 
     writer: GroupCommitWriter[str, str] = GroupCommitWriter(commit, max_batch=100)
-    first = writer.submit(["a"])
-    assert entered.wait(5)  # the writer is committing "a" and waits at the gate
-    later = [writer.submit(["b", "c"]), writer.submit(["bad"]), writer.submit(["d"])]
-    gate.set()
-    assert first.result(5) == ["A"]
-    assert later[0].result(5) == ["B", "C"]
-    with pytest.raises(ValueError, match="bad item"):
-        later[1].result(5)
-    assert later[2].result(5) == ["D"]
+
+    async def storm() -> None:
+        [first] = await _queued(writer, ["a"])
+        assert await asyncio.to_thread(entered.wait, 5)  # the writer is committing "a" and waits at the gate
+        later = await _queued(writer, ["b", "c"], ["bad"], ["d"])
+        gate.set()
+        assert await first == ["A"]
+        assert await later[0] == ["B", "C"]
+        with pytest.raises(ValueError, match="bad item"):
+            await later[1]
+        assert await later[2] == ["D"]
+
+    asyncio.run(storm())
     writer.stop()
     # The three waiting requests went in as one batch; after it failed, each was retried alone.
     assert batches[1] == ["b", "c", "bad", "d"]
@@ -44,7 +55,7 @@ def test_after_a_crowded_batch_the_writer_waits_a_moment_for_company_but_a_lone_
     gate, entered = threading.Event(), threading.Event()
     batches: list[list[str]] = []
     pauses: list[float] = []
-    late: list[Future[list[str]]] = []
+    late: list[asyncio.Future[list[str]]] = []
 
     def commit(items: Sequence[str]) -> list[str]:
         batches.append(list(items))
@@ -55,17 +66,51 @@ def test_after_a_crowded_batch_the_writer_waits_a_moment_for_company_but_a_lone_
 
     def sleep(seconds: float) -> None:  # a request arrives while the writer pauses
         pauses.append(seconds)
-        late.append(writer.submit(["late"]))
+        late.append(asyncio.wrap_future(asyncio.run_coroutine_threadsafe(writer.submit(["late"]), loop), loop=loop))
+        asyncio.run_coroutine_threadsafe(asyncio.sleep(0), loop).result(5)  # by now "late" is queued
 
     writer: GroupCommitWriter[str, str] = GroupCommitWriter(commit, gather_seconds=0.25, sleep=sleep)
-    first = writer.submit(["a"])
-    assert entered.wait(5)
-    crowd = [writer.submit(["b"]), writer.submit(["c"])]
-    gate.set()
-    assert [first.result(5), *(f.result(5) for f in crowd)] == [["A"], ["B"], ["C"]]
-    assert writer.submit(["d"]).result(5) == ["D"]
-    assert late[0].result(5) == ["LATE"]
+
+    async def storm() -> None:
+        [first] = await _queued(writer, ["a"])
+        assert await asyncio.to_thread(entered.wait, 5)
+        crowd = await _queued(writer, ["b"], ["c"])
+        gate.set()
+        assert [await first, *[await task for task in crowd]] == [["A"], ["B"], ["C"]]
+        assert await writer.submit(["d"]) == ["D"]
+        assert await late[0] == ["LATE"]
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(storm())
+    finally:
+        loop.close()
     writer.stop()
     # "a" was alone and "b", "c" came after a lone batch: no pause. After that crowd, "d" waited once, for "late".
     assert batches == [["a"], ["b", "c"], ["d", "late"]]
     assert pauses == [0.25]
+
+
+def test_a_request_whose_caller_gave_up_is_committed_all_the_same() -> None:
+    gate, entered = threading.Event(), threading.Event()
+    batches: list[list[str]] = []
+
+    def commit(items: Sequence[str]) -> list[str]:
+        entered.set()
+        gate.wait(5)
+        batches.append(list(items))
+        return [item.upper() for item in items]
+
+    writer: GroupCommitWriter[str, str] = GroupCommitWriter(commit)
+
+    async def storm() -> None:
+        [gone] = await _queued(writer, ["gone"])
+        assert await asyncio.to_thread(entered.wait, 5)
+        gone.cancel()  # a client that disconnects while its alert is being committed
+        gate.set()
+        assert await writer.submit(["next"]) == ["NEXT"]
+        assert gone.cancelled()
+
+    asyncio.run(storm())
+    writer.stop()
+    assert batches == [["gone"], ["next"]]
