@@ -12,6 +12,7 @@ from tts_engine.conformance import Bundle
 from tts_engine.errors import InvalidRequest
 from tts_engine.generation import (
     DecodingOptions,
+    _move_histories,
     apply_repetition_penalty,
     codes_before_stop,
     generate,
@@ -20,7 +21,7 @@ from tts_engine.generation import (
     top_p_filter,
     warp,
 )
-from tts_engine.networks.gpt import UnifiedVoice, reference_lengths
+from tts_engine.networks.gpt import KVCache, UnifiedVoice, reference_lengths
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +94,21 @@ def test_repetition_penalty_divides_positive_and_multiplies_negative_seen_scores
 def test_codes_before_stop_cuts_at_the_first_stop() -> None:
     assert codes_before_stop(torch.tensor([4, 5, 9, 6, 9]), 9).tolist() == [4, 5]
     assert codes_before_stop(torch.tensor([4, 5]), 9).tolist() == [4, 5]
+
+
+def test_moving_beam_histories_equals_reordering_the_whole_cache() -> None:
+    prompt_length = 2
+    codes = torch.tensor([[5, 6, 7, 8, 9, 1], [5, 6, 7, 2, 3, 4], [5, 0, 1, 2, 3, 4]])
+    # As with real keys and values, a position's content depends only on the codes up to it: number each prefix.
+    prefixes: dict[tuple[int, ...], int] = {}
+    contents = [[prefixes.setdefault(tuple(row[: t + 1]), len(prefixes)) for t in range(6)] for row in codes.tolist()]
+    generated = torch.cat([torch.full((3, prompt_length), -1.0), torch.tensor(contents, dtype=torch.float32)], 1)
+    keys = generated[None, :, None, :, None]
+    for parents in ([1, 1, 0], [0, 0, 0], [2, 0, 1], [0, 1, 2]):
+        cache = KVCache(keys.clone(), keys.clone())
+        _move_histories(cache, codes, parents, prompt_length, codes.shape[1])
+        assert torch.equal(cache.keys, keys[:, parents]), parents
+        assert torch.equal(cache.values, keys[:, parents]), parents
 
 
 # -- filters on hand-built distributions ------------------------------------------------------------------------

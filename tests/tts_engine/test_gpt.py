@@ -14,7 +14,14 @@ from tts_engine.conformance import Bundle
 from tts_engine.errors import ModelFolderError
 from tts_engine.generation import DecodingOptions, decode_step, generate, prefill
 from tts_engine.loading import assert_keys, on_meta, read_tensors
-from tts_engine.networks.gpt import GptConfig, KVCache, UnifiedVoice, quantize_int8, reference_lengths
+from tts_engine.networks.gpt import (
+    GptConfig,
+    KVCache,
+    UnifiedVoice,
+    project,
+    quantize_int8,
+    reference_lengths,
+)
 
 
 @pytest.fixture(scope="module")
@@ -145,13 +152,25 @@ def test_batched_rows_equal_separate_runs_after_a_shared_prefill(bundle: Bundle,
 
 
 @torch.inference_mode()
-def test_reorder_moves_generated_positions_only() -> None:
+def test_copy_rows_moves_the_given_positions_and_reads_before_writing() -> None:
     keys = torch.arange(2 * 3 * 1 * 5 * 1, dtype=torch.float32).view(2, 3, 1, 5, 1)
     cache = KVCache(keys.clone(), keys.clone())
-    cache.reorder(torch.tensor([2, 2, 0]), 3, 5)
+    cache.copy_rows([0, 1], [1, 0], 3, 5)  # a swap: each row must get the other's old positions
     assert torch.equal(cache.keys[:, :, :, :3], keys[:, :, :, :3])
-    assert torch.equal(cache.keys[:, :, :, 3:5], keys[:, [2, 2, 0], :, 3:5])
+    assert torch.equal(cache.keys[:, :, :, 3:5], keys[:, [1, 0, 2], :, 3:5])
     assert torch.equal(cache.values, cache.keys)
+
+
+@torch.inference_mode()
+def test_projections_through_onednn_equal_nn_linear() -> None:
+    generator = torch.Generator().manual_seed(0)
+    layer = torch.nn.Linear(64, 96)
+    for rows in (1, 3, 17):  # greedy, beam search, a prefill
+        x = torch.randn(1, rows, 64, generator=generator)
+        assert torch.allclose(project(layer, x), layer(x), rtol=0, atol=1e-5)
+    half = torch.nn.Linear(64, 96).bfloat16()  # other dtypes run as the layer runs them
+    x = torch.randn(2, 64, generator=generator).bfloat16()
+    assert torch.equal(project(half, x), half(x))
 
 
 def test_cache_overflow_is_refused() -> None:
