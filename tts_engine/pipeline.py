@@ -162,7 +162,7 @@ class VoicePrompt:
     emo_audio_16k: Tensor | None  # [1, Ne] separately resampled emotion clip, or None (speaker features reused)
     conditioning: VoiceConditioning
     speaker_latents: Tensor  # [1, N, D] GPT speaker conditioning
-    emovec_spk: Tensor  # [1, D] emotion vector of the speaker clip
+    emovec_spk: Tensor  # [1, D] emotion vector of the speaker clip (emovec_emo without an emotion clip)
     emovec_emo: Tensor  # [1, D] emotion vector of the emotion clip
     has_emotion_clip: bool  # an emotion clip other than the speaker's was given
 
@@ -305,16 +305,23 @@ class Pipeline:
     def prepare_voice_audio(
         self, audio_22k: Tensor, emo_audio_16k: Tensor | None, *, has_emotion_clip: bool
     ) -> VoicePrompt:
-        """:meth:`prepare_voice` from samples already at the right rates ([1, N22], [1, Ne] or None)."""
+        """:meth:`prepare_voice` from samples already at the right rates ([1, N22], [1, Ne] or None).
+
+        Without an emotion clip every blend of the two emotion vectors uses alpha 1, where the speaker clip's
+        own vector only enters through rounding (``spk + (emo − spk)``, within an ulp of ``emo``); the reference
+        still computes it (one more emotion encoder pass, ~15 GMAC at full size), here the emotion clip's
+        vector stands in for it.
+        """
         cond = self.conditioner(audio_22k.to(self.device), emo_audio_16k)
         spk, emo = cond.spk_cond_emb, cond.emo_cond_emb
+        emovec_emo = self.gpt.emotion_vector(emo, reference_lengths(emo))
         return VoicePrompt(
             audio_22k=audio_22k,
             emo_audio_16k=emo_audio_16k,
             conditioning=cond,
             speaker_latents=self.gpt.speaker_latents(spk, reference_lengths(spk)),
-            emovec_spk=self.gpt.emotion_vector(spk, reference_lengths(spk)),
-            emovec_emo=self.gpt.emotion_vector(emo, reference_lengths(emo)),
+            emovec_spk=self.gpt.emotion_vector(spk, reference_lengths(spk)) if has_emotion_clip else emovec_emo,
+            emovec_emo=emovec_emo,
             has_emotion_clip=has_emotion_clip,
         )
 

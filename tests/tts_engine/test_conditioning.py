@@ -49,23 +49,39 @@ def test_matches_the_reference_intermediates(bundle: Bundle, conditioner: VoiceC
             assert float((actual - expected).abs().max()) <= item.tolerance.atol, name
 
 
-def test_one_w2v_bert_pass_when_the_emotion_clip_is_the_speaker_clip(
+def test_w2v_bert_passes_are_shared_where_the_clips_allow(
     bundle: Bundle, conditioner: VoiceConditioner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     case = next(c for c in bundle.cases if c.id == "end_to_end_00_en_spk_zh_text")
     clip = _speaker_clip_22k(case)
-    calls: list[int] = []
+    emotion = case.expected("emo_audio_16k")
+    calls: list[tuple[int, ...]] = []
     embed = conditioner.w2v_bert.embed
-    monkeypatch.setattr(conditioner.w2v_bert, "embed", lambda audio: calls.append(audio.shape[-1]) or embed(audio))
+    monkeypatch.setattr(conditioner.w2v_bert, "embed", lambda audio: calls.append(tuple(audio.shape)) or embed(audio))
 
     alone = conditioner(clip)
     same = conditioner(clip, conditioner.to_16k(clip))
-    other = conditioner(clip, case.expected("emo_audio_16k"))
+    other = conditioner(clip, emotion)
+    shorter = conditioner(clip, emotion[:, :-160])
 
     assert alone.emo_cond_emb is alone.spk_cond_emb
     assert same.emo_cond_emb is same.spk_cond_emb
     assert other.emo_cond_emb is not other.spk_cond_emb
-    assert len(calls) == 4  # one pass each for the first two calls, two for the last
+    assert shorter.emo_cond_emb.shape[1] < shorter.spk_cond_emb.shape[1]
+    n = emotion.shape[1]
+    # One pass each for the first two, both clips as one batch for the third, two passes for clips of two lengths.
+    assert calls == [(1, n), (1, n), (2, n), (1, n), (1, n - 160)]
+
+
+@torch.inference_mode()
+def test_a_batch_of_two_clips_gives_each_clips_own_features(bundle: Bundle, conditioner: VoiceConditioner) -> None:
+    case = next(c for c in bundle.cases if c.id == "end_to_end_02_emo_audio_alpha_beams3")
+    speaker, emotion = conditioner.to_16k(_speaker_clip_22k(case)), case.expected("emo_audio_16k")
+    n = min(speaker.shape[1], emotion.shape[1])
+    speaker, emotion = speaker[:, :n], emotion[:, :n]
+    both = conditioner.semantic_features(torch.cat([speaker, emotion]))
+    torch.testing.assert_close(both[:1], conditioner.semantic_features(speaker), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(both[1:], conditioner.semantic_features(emotion), rtol=1e-5, atol=1e-5)
 
 
 def test_result_is_frozen(bundle: Bundle, conditioner: VoiceConditioner) -> None:

@@ -76,3 +76,14 @@ def test_lengths_beyond_the_frames_mask_nothing(encoder: ConformerEncoder) -> No
     beyond, mask_beyond = encoder(x, torch.tensor([1024]))
     assert mask.all() and mask_beyond.all()
     assert torch.equal(exact, beyond)
+
+
+@torch.inference_mode()
+def test_subsampling_equals_the_convolution_it_computes(encoder: ConformerEncoder) -> None:
+    # The front end's batched product of kernel and patches against the checkpoint's Conv2d, run as a Conv2d.
+    embed = encoder.embed
+    x = torch.randn(2, 23, encoder.config.input_dim, generator=torch.Generator().manual_seed(3))
+    planes = embed.conv(x[:, None])  # [B, D, T', F'] through nn.Conv2d and ReLU
+    b, d, t, f = planes.shape
+    expected = embed.out(planes.transpose(1, 2).reshape(b, t, d * f)) * embed.scale
+    torch.testing.assert_close(embed(x), expected, rtol=1e-5, atol=1e-6)

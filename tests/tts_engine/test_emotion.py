@@ -22,6 +22,7 @@ from tts_engine.emotion import (
 )
 from tts_engine.errors import InvalidRequest, ModelFolderError
 from tts_engine.networks.gpt import UnifiedVoice, reference_lengths
+from tts_engine.pipeline import EXACT, Pipeline
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +78,22 @@ def test_merge_emovec_blends_the_two_clips(bundle: Bundle, model_config: ModelCo
     for name, alpha in zip(case.args["merged_names"], case.args["alphas"], strict=True):
         merged = merge_emovec(gpt, spk, emo, reference_lengths(spk), reference_lengths(emo), alpha)
         assert (merged - case.expected(name)).abs().max() <= _atol(case, name), name
+
+
+@torch.inference_mode()
+def test_without_an_emotion_clip_a_voice_reuses_the_emotion_clips_vector(bundle: Bundle) -> None:
+    # Alpha is 1 without an emotion clip, so the speaker clip's own vector only enters the blend through rounding.
+    pipeline = bundle.cached("acoustic.pipeline", lambda: Pipeline.load(bundle.config, mode=EXACT))
+    case = next(c for c in bundle.cases if c.id == "end_to_end_00_en_spk_zh_text")
+    speaker, emotion = case.input("spk_audio"), case.expected("emo_audio_16k")  # speaker clip at 22.05 kHz
+    voice = pipeline.prepare_voice_audio(speaker, emotion, has_emotion_clip=False)
+    spk = voice.conditioning.spk_cond_emb
+    own = pipeline.gpt.emotion_vector(spk, reference_lengths(spk))
+    assert voice.emovec_spk is voice.emovec_emo
+    assert not torch.allclose(own, voice.emovec_emo)  # the two clips' features, and vectors, do differ
+    reference = blend(own, voice.emovec_emo, 1.0)
+    ulp = torch.finfo(torch.float32).eps * float(own.abs().max() + voice.emovec_emo.abs().max())
+    assert float((blend(voice.emovec_spk, voice.emovec_emo, 1.0) - reference).abs().max()) <= ulp
 
 
 def test_blend_endpoints() -> None:

@@ -55,10 +55,10 @@ def test_missing_statistics_are_reported(model_config: ModelConfig, tmp_path: Pa
         W2vBert.load(config)
 
 
-def test_features_take_one_clip(model_config: ModelConfig) -> None:
+def test_features_take_a_batch_of_clips(model_config: ModelConfig) -> None:
     adapter = W2vBert.load(W2vBertConfig.from_model_config(model_config))
-    with pytest.raises(ValueError, match="one clip"):
-        adapter.features(torch.zeros(2, 16000))
+    with pytest.raises(ValueError, match=r"clips \[B, N\]"):
+        adapter.features(torch.zeros(16000))
 
 
 @pytest.mark.parametrize("case_id", CASES)

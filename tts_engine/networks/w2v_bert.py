@@ -13,7 +13,8 @@ reported, and then the unused layers are dropped. The layer's output is read fro
 is what ``hidden_states[k]`` of the whole model is (index 0 is the input of the first layer and no norm follows
 the layers).
 
-Shapes: ``B`` batch (1 in practice), ``N`` samples, ``T`` feature frames (one per 20 ms), ``D`` hidden size.
+Shapes: ``B`` clips (one, or a voice's speaker and emotion clips together), ``N`` samples, ``T`` feature frames
+(one per 20 ms), ``D`` hidden size.
 """
 
 from __future__ import annotations
@@ -114,11 +115,12 @@ class W2vBert(nn.Module):
         return int(self.extractor.sampling_rate)
 
     def features(self, audio_16k: Tensor) -> tuple[Tensor, Tensor]:
-        """The SeamlessM4T front end on ``[1, N]`` audio: ``input_features`` ``[1, T, 160]`` (float32) and
-        ``attention_mask`` ``[1, T]`` (int32), on the model's device. It runs in NumPy on the CPU."""
-        if audio_16k.dim() != 2 or audio_16k.shape[0] != 1:
-            raise ValueError(f"expected one clip [1, N], got {tuple(audio_16k.shape)}")
-        samples = audio_16k.detach().to("cpu", torch.float32)[0].numpy()
+        """The SeamlessM4T front end on ``[B, N]`` audio (B clips of one length, so nothing is padded):
+        ``input_features`` ``[B, T, 160]`` (float32) and ``attention_mask`` ``[B, T]`` (int32), on the model's
+        device. It runs in NumPy on the CPU, each clip normalised on its own."""
+        if audio_16k.dim() != 2:
+            raise ValueError(f"expected clips [B, N], got {tuple(audio_16k.shape)}")
+        samples = list(audio_16k.detach().to("cpu", torch.float32).numpy())
         out = self.extractor(samples, sampling_rate=self.sampling_rate, return_attention_mask=True, return_tensors="pt")
         device = self.mean.device
         return out["input_features"].to(device), out["attention_mask"].to(device)
@@ -133,5 +135,5 @@ class W2vBert(nn.Module):
         return (hidden - self.mean) / self.std
 
     def embed(self, audio_16k: Tensor) -> Tensor:
-        """16 kHz audio ``[1, N]`` → normalised semantic features ``[1, T, D]`` (``spk_cond_emb``/``emo_cond_emb``)."""
+        """16 kHz audio ``[B, N]`` → normalised semantic features ``[B, T, D]`` (``spk_cond_emb``/``emo_cond_emb``)."""
         return self.normalise(self(*self.features(audio_16k)))
