@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -92,3 +93,27 @@ def transaction(session_factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any exception (nothing half-written)."""
     with session_factory() as session, session.begin():
         yield session
+
+
+@contextmanager
+def pipelined(session: Session) -> Iterator[None]:
+    """Statements executed inside share one round trip to PostgreSQL, sent with psycopg's pipeline mode and
+    confirmed by one sync when the block ends; on SQLite, which has no round trips, the block runs as it is.
+
+    Only for Core writes whose results nobody reads (executemany INSERT/UPDATE without RETURNING): psycopg may not
+    have a pipelined statement's rows yet when SQLAlchemy looks at them, so the block first flushes the session, and
+    nothing inside may query (no ORM flush, no SELECT, no event subscribers). An error of any statement surfaces at the
+    latest when the block ends, raised as SQLAlchemy's DBAPIError like any other, so retries see its SQLSTATE.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    import psycopg  # only PostgreSQL deployments have it
+
+    session.flush()
+    connection = session.connection().connection.dbapi_connection
+    try:
+        with connection.pipeline():
+            yield
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(None, None, exc, psycopg.Error) from exc

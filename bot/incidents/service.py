@@ -259,18 +259,19 @@ class AlertChanges:
     added: int = 0  # distinct alerts that joined (the incident's alert count)
 
 
-def record_alerts(session: Session, *, clock: Clock, events: EventBus, changes: Sequence[AlertChanges]) -> None:
-    """Attach alert changes to incidents: a timeline entry each (one INSERT for the lot), the incidents' alert counts
-    (one executemany UPDATE) and one ALERT_ADDED event per incident, so an alert storm publishes one event per
-    incident and batch, not one per alert.
+def record_alerts(session: Session, *, clock: Clock, changes: Sequence[AlertChanges]) -> list[AlertChanges]:
+    """Attach alert changes to incidents: a timeline entry each (one INSERT for the lot) and the incidents' alert
+    counts (one executemany UPDATE). Returns the changes that wrote something, for `publish_alerts_added`.
 
     Both statements are Core, not the unit of work: the ORM's per-object bookkeeping cost more than the SQL in an
     alert storm. The loaded incidents are brought up to date without being marked dirty, so no flush repeats it.
+    Nothing here reads a result, so the caller may run it inside `db.pipelined` with its own writes; the events
+    are published apart because their subscribers query.
     """
     now = clock.now()
     touched = [change for change in changes if change.notes]
     if not touched:
-        return
+        return []
     session.flush()  # Core statements skip autoflush; entries added earlier (e.g. "triggered") must come first
     session.execute(
         update(Incident.__table__)
@@ -297,7 +298,13 @@ def record_alerts(session: Session, *, clock: Clock, events: EventBus, changes: 
             for note in change.notes
         ],
     )
-    for change in touched:
+    return touched
+
+
+def publish_alerts_added(session: Session, *, events: EventBus, changes: Sequence[AlertChanges]) -> None:
+    """One ALERT_ADDED event per incident of `record_alerts`, so an alert storm publishes one event per incident and
+    batch, not one per alert."""
+    for change in changes:
         events.publish(
             session,
             _event(

@@ -39,9 +39,10 @@ def record(
 def record_many(session: Session, *, entries: Sequence[dict[str, Any]]) -> None:
     """Many entries (each a dict of incident_id, at, kind, actor, source, message, data) in one executemany INSERT:
     an alert storm writes thousands at once, across incidents. A Core INSERT on the table: the ORM's bulk path adds
-    per-row bookkeeping that nothing here needs (no objects come back)."""
+    per-row bookkeeping that nothing here needs (no objects come back). inline(): no RETURNING of the new id, even
+    for one entry, so ingestion may run it inside `db.pipelined`."""
     if entries:
-        session.execute(insert(TimelineEntry.__table__), list(entries))
+        session.execute(insert(TimelineEntry.__table__).inline(), list(entries))
 
 
 def entries(session: Session, *, incident_id: int) -> list[TimelineEntry]:

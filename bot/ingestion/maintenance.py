@@ -33,7 +33,7 @@ def covers(windows: Sequence[MaintenanceWindow], service_id: int | None, at: dat
     return None
 
 
-_OPEN_AT = (
+OPEN_AT = (
     select(MaintenanceWindow)
     .where(
         MaintenanceWindow.closed_at.is_(None),
@@ -41,11 +41,11 @@ _OPEN_AT = (
         MaintenanceWindow.ends_at > bindparam("at"),
     )
     .order_by(MaintenanceWindow.id)
-)  # built once: every ingest batch runs it
+)  # built once: every ingest batch runs it (on PostgreSQL with its advisory locks added, see service.py)
 
 
 def open_windows(session: Session, *, at: datetime) -> list[MaintenanceWindow]:
-    return list(session.scalars(_OPEN_AT, {"at": at}))
+    return list(session.scalars(OPEN_AT, {"at": at}))
 
 
 def start(

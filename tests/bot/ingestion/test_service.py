@@ -8,18 +8,24 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from bot.app import build_runtime
 from bot.clock import FakeClock
+from bot.db import pipelined, transaction
+from bot.directory.models import Service
 from bot.incidents.events import EventKind, IncidentEvent
 from bot.incidents.models import Alert, Incident
 from bot.incidents.states import Severity
 from bot.ingestion import maintenance
 from bot.ingestion.event import AlertAction, AlertEvent
 from bot.ingestion.grouping import parse_rules
-from bot.ingestion.service import IngestContext, Ingestor, Outcome
+from bot.ingestion.routing import RoutingCache
+from bot.ingestion.service import LOCK_NAMESPACE, IngestContext, Ingestor, Outcome, ingest
+from bot.ingestion.statistics import AlertStatistics
 from bot.runtime import Runtime
+from tests.support.databases import PostgresFactory
 from tests.support.herald import make_settings
 
 
@@ -236,3 +242,38 @@ def test_alerts_in_a_maintenance_window_are_recorded_but_not_paged(runtime: Runt
     runtime.clock.advance(timedelta(minutes=31))
     after = ingest.commit([alert("c", group="after")])[0]
     assert after.outcome is Outcome.OPENED
+
+
+def test_a_batch_holds_the_lock_of_each_of_its_services_until_it_commits(postgres_factory: PostgresFactory) -> None:
+    """On PostgreSQL the locks are taken inside the statement that reads the maintenance windows; with no window at
+    all (nothing for that statement to read) they must be taken all the same."""
+    runtime = build_runtime(make_settings(postgres_factory.new()), FakeClock())
+    ctx = IngestContext(runtime.clock, runtime.events)
+
+    def lock_is_free(service_id: int) -> bool:
+        with runtime.engine.connect() as other:  # another replica's connection; its lock ends with its transaction
+            return other.scalar(select(func.pg_try_advisory_xact_lock(LOCK_NAMESPACE, service_id)))
+
+    try:
+        with transaction(runtime.sessions) as session:
+            events = [alert("a", routing_key="svc-a"), alert("b", routing_key="svc-b")]
+            routing, statistics = RoutingCache(runtime.sessions), AlertStatistics()
+            ingest(session, ctx=ctx, routing=routing, statistics=statistics, events=events)
+            service_ids = session.scalars(select(Service.id)).all()
+            assert len(service_ids) == 2
+            assert not any(lock_is_free(service_id) for service_id in service_ids)
+        assert all(lock_is_free(service_id) for service_id in service_ids)
+    finally:
+        runtime.engine.dispose()
+
+
+def test_a_pipelined_write_that_fails_raises_a_database_error(runtime: Runtime) -> None:
+    """The batch's writes share one round trip on PostgreSQL, where an error surfaces only when the pipeline ends:
+    it must still arrive as SQLAlchemy's error with its SQLSTATE (the writer retries deadlocks by it), and roll back
+    everything the batch wrote."""
+    row = {"source": "test", "dedup_key": "k", "status": "firing", "severity": "P1", "title": "t"}
+    row |= {"first_received_at": runtime.clock.now(), "last_received_at": runtime.clock.now()}
+    with pytest.raises(IntegrityError), transaction(runtime.sessions) as session, pipelined(session):
+        session.execute(insert(Alert.__table__).inline(), [row | {"dedup_key": "other"}, row])
+        session.execute(insert(Alert.__table__).inline(), [row])
+    assert count(runtime, select(func.count()).select_from(Alert)) == 0
