@@ -232,7 +232,9 @@ class TensorCache:
         return tensors
 
     def put(self, key: str, tensors: Mapping[str, Tensor]) -> None:
-        stored = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
+        # Own copies: the entry must not share storage with the caller's tensors, nor its tensors with each other
+        # (a voice without an emotion clip uses one emotion vector twice, and safetensors refuses shared storage).
+        stored = {name: t.detach().to("cpu", copy=True).contiguous() for name, t in tensors.items()}
         path = self._path(key)
         if path is not None:
             from safetensors.torch import save_file
