@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import resource
 import subprocess
@@ -53,7 +52,6 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -61,23 +59,21 @@ import numpy as np
 import soundfile
 import torch
 from torch import Tensor, nn
-from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertConfig
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.random_weights import fill_random, random_emotion_matrices, random_network, w2v_bert_architecture
 from tts_engine import audio
 from tts_engine import pipeline as pipeline_module
 from tts_engine.conditioning import VoiceConditioner
 from tts_engine.config import ModelConfig, load_config, official_config
-from tts_engine.emotion import EmotionMatrices
 from tts_engine.flow import initial_noise
 from tts_engine.generation import DecodingOptions
-from tts_engine.loading import on_meta
-from tts_engine.networks.bigvgan import AliasFreeSnakeBeta, BigVGAN, BigVGANArgs, kaiser_sinc_filter
+from tts_engine.networks.bigvgan import BigVGAN, BigVGANArgs
 from tts_engine.networks.campplus import CAMPPlus, CampplusConfig
-from tts_engine.networks.conformer import SinusoidTable
 from tts_engine.networks.gpt import GptConfig, UnifiedVoice
-from tts_engine.networks.layers import TimestepEmbedding
 from tts_engine.networks.semantic_codec import SemanticCodec, SemanticCodecConfig
-from tts_engine.networks.w2v_bert import W2vBert, build_model, read_hf_config
+from tts_engine.networks.w2v_bert import W2vBert, build_model
 from tts_engine.pipeline import EXACT, FAST, FAST_GPU, Mode, Pipeline, Request, Segment, VoicePrompt
 from tts_engine.s2mel import S2Mel
 
@@ -122,56 +118,17 @@ REFERENCE_SUMMARY_KEYS = {
 # -- random networks ------------------------------------------------------------------------------------------
 
 
-def _fill_random(model: nn.Module, generator: torch.Generator) -> None:
-    """Materialise a meta-built module with random values at sane scales, in place.
-
-    Matrices: N(0, 1/fan_in) (unit gain, so deep stacks neither vanish nor overflow); norm gains 1; biases and
-    log-scale Snake parameters 0; BatchNorm statistics 0 / 1; then the deterministic buffers are recomputed
-    (positions, sinusoid tables, timestep frequencies, anti-aliasing filters).
-    """
-    model.to_empty(device="cpu")
-    with torch.no_grad():
-        for name, tensor in chain(model.named_parameters(), model.named_buffers()):
-            if not tensor.is_floating_point():
-                tensor.zero_()
-            elif tensor.dim() >= 2:
-                tensor.normal_(0.0, 1.0 / math.sqrt(tensor[0].numel()), generator=generator)
-            elif name.endswith(("running_var", "weight", "gamma")):
-                tensor.fill_(1.0)
-            else:
-                tensor.zero_()
-        for module in model.modules():
-            if isinstance(module, SinusoidTable):
-                module.pe.copy_(SinusoidTable(module.pe.shape[1], module.pe.shape[2]).pe)
-            elif isinstance(module, TimestepEmbedding):
-                half = module.freqs.shape[0]
-                module.freqs.copy_(torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half))
-            elif isinstance(module, AliasFreeSnakeBeta):
-                lowpass = kaiser_sinc_filter(0.5 / module.ratio, 0.6 / module.ratio, module.upsample_filter.shape[-1])
-                module.upsample_filter.copy_(lowpass)
-                module.downsample_filter.copy_(lowpass)
-            elif hasattr(module, "input_pos"):
-                module.input_pos.copy_(torch.arange(module.input_pos.shape[0]))
-
-
-def random_pipeline(cfg: ModelConfig, size: str, mode: Mode, device: torch.device, seed: int) -> Pipeline:
+def random_pipeline(cfg: ModelConfig, mode: Mode, device: torch.device, seed: int) -> Pipeline:
     """Every network of the engine at ``cfg``'s sizes with random weights, prepared for ``mode``."""
     generator = torch.Generator().manual_seed(seed)
 
     def build(factory: Callable[[], nn.Module]) -> Any:
-        model = on_meta(factory)
-        _fill_random(model, generator)
-        return model.eval().requires_grad_(False)
+        return random_network(factory, generator)
 
-    if size == "full":  # transformers' defaults are the facebook/w2v-bert-2.0 architecture
-        hf_config, extractor = Wav2Vec2BertConfig(), SeamlessM4TFeatureExtractor(padding_value=1.0)
-    else:
-        folder = cfg.file("hf_cache/w2v-bert-2.0")
-        hf_config = read_hf_config(folder)
-        extractor = SeamlessM4TFeatureExtractor.from_pretrained(folder, local_files_only=True)
+    hf_config, extractor = w2v_bert_architecture(cfg)
     hf_config.num_hidden_layers = cfg.constants.w2v_hidden_layer  # the layers after it are never run
     w2v_model = build_model(hf_config)
-    _fill_random(w2v_model, generator)
+    fill_random(w2v_model, generator)
     width = hf_config.hidden_size
     w2v_bert = W2vBert(w2v_model.eval(), extractor, torch.zeros(width), torch.ones(width))
 
@@ -179,12 +136,7 @@ def random_pipeline(cfg: ModelConfig, size: str, mode: Mode, device: torch.devic
     gpt = build(lambda: UnifiedVoice(GptConfig.from_model_config(cfg)))
     with torch.no_grad():
         gpt.mel_head.bias[gpt.config.stop_mel_token] = -1e4  # never stop early: exactly the workload's codes
-    groups = list(cfg.emo_num)
-    style_dim = cfg.get("s2mel.style_encoder.dim", int)
-    emotions = EmotionMatrices(
-        speaker=torch.randn(sum(groups), style_dim, generator=generator).split(groups),
-        emotion=(0.1 * torch.randn(sum(groups), gpt.config.dim, generator=generator)).split(groups),
-    )
+    emotions = random_emotion_matrices(cfg, generator)
     conditioner = VoiceConditioner(
         w2v_bert=w2v_bert,
         codec=build(lambda: SemanticCodec(SemanticCodecConfig.from_model_config(cfg))),
@@ -289,7 +241,7 @@ def run_mode(args: argparse.Namespace) -> dict[str, Any]:
     cfg = official_config() if args.size == "full" else load_config(BUNDLE_MODEL)
     clip_s, text_len, codes = WORKLOADS[args.size]
     start = time.perf_counter()
-    pipeline = random_pipeline(cfg, args.size, mode, device, args.seed)
+    pipeline = random_pipeline(cfg, mode, device, args.seed)
     build_s = time.perf_counter() - start
     clock = StageClock(device)
     instrument(pipeline, clock)
