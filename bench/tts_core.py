@@ -21,7 +21,8 @@ distance of the fast flow on the *exact* run's codes and latents (so it isolates
 weights the GPT's next-code distribution is nearly flat and int8 codes drift quickly, a pessimistic view). A
 spectrogram picture of both paths is written next to the JSON.
 
-Where the time goes (torch.profiler and CPU-time measurements at full size, one thread, Xeon with AVX-512/AMX):
+Where the time goes (torch.profiler and CPU-time measurements at full size, one thread, on a Xeon with AVX-512/AMX;
+the reference machine, an AMD EPYC without AMX, runs s2mel ~1.5x and bfloat16 work ~2x slower):
 the reference spends half its time in s2mel, 25 DiT evaluations on a batch of two over prompt + target frames
 (711 here). One float32 evaluation is ~1.8 s of CPU: GEMMs 54 % (already near the core's float32 peak), attention
 18 %, the WaveNet head's k=5 convolutions 15 %, element-wise work ~10 % (rotary embedding in 8 ops, norms, 1x1
@@ -412,6 +413,15 @@ def spectrogram_picture(tmp: Path, path: Path, sampling_rate: int) -> None:
     plt.close(fig)
 
 
+def _cpu_model() -> str:
+    """The CPU's marketing name (figures differ a lot between, say, an AMD EPYC and a Xeon with AMX)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor()
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
+
+
 def machine(device: str) -> dict[str, Any]:
     try:
         commit = subprocess.run(
@@ -422,6 +432,7 @@ def machine(device: str) -> dict[str, Any]:
     info: dict[str, Any] = {
         "platform": platform.platform(),
         "processor": platform.processor(),
+        "cpu_model": _cpu_model(),
         "cpu_count": torch.multiprocessing.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
