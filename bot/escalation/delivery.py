@@ -18,8 +18,8 @@ from bot.db import transaction
 from bot.directory.models import User
 from bot.escalation import messages
 from bot.escalation.models import Escalation, Notification
+from bot.escalation.notes import note_notification
 from bot.escalation.notifier import Notifier
-from bot.incidents import timeline
 from bot.incidents.models import Incident
 from bot.notify.channels import ChannelRegistry, DeliveryError, OutgoingMessage
 from bot.notify.outbox import OutboxMessage, PermanentFailure
@@ -172,13 +172,4 @@ class NotificationDelivery:
         )
 
     def _note(self, session: Session, incident: Incident, row: Notification, text: str) -> None:
-        timeline.record(
-            session,
-            incident=incident,
-            at=self._clock.now(),
-            kind="notification",
-            actor="herald",
-            source="outbox",
-            message=text,
-            data={"notification_id": row.id, "channel": row.channel, "status": row.status, "tries": row.tries},
-        )
+        note_notification(session, incident, row, at=self._clock.now(), source="outbox", message=text)

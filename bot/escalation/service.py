@@ -25,9 +25,9 @@ from bot.escalation.models import (
     Notification,
     ServicePolicy,
 )
+from bot.escalation.notes import note_notification
 from bot.escalation.policy import PolicyIn
 from bot.incidents import service as incidents
-from bot.incidents import timeline
 from bot.incidents.events import EventBus
 from bot.incidents.models import Incident
 from bot.incidents.states import Severity
@@ -180,16 +180,8 @@ def page_unanswered(
     step = session.get(EscalationStep, row.step_id) if row.step_id is not None else None
     held = _held_back(incident, escalation, row, step, others_pending=others_pending)
     then = held or "moving on to the next level now"
-    timeline.record(
-        session,
-        incident=incident,
-        at=now,
-        kind="notification",
-        actor="herald",
-        source=source,
-        message=f"{row.channel} to {row.target} failed: {reason}; {then}",
-        data={"notification_id": row.id, "channel": row.channel, "status": row.status, "tries": row.tries},
-    )
+    message = f"{row.channel} to {row.target} failed: {reason}; {then}"
+    note_notification(session, incident, row, at=now, source=source, message=message)
     if held is not None:
         return None
     level, _round = lifecycle.escalate_now(session, incident=incident, actor="herald", source=source)

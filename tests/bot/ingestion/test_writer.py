@@ -19,18 +19,26 @@ async def _queued(writer: GroupCommitWriter[str, str], *requests: list[str]) -> 
     return tasks
 
 
-def test_requests_share_batches_and_one_failure_stays_with_its_request() -> None:
-    gate, entered = threading.Event(), threading.Event()
-    batches: list[list[str]] = []
+class GatedCommit:
+    """A commit function that signals `entered` and then holds at `gate`, so a test can queue requests behind a batch
+    in flight; it records every batch and fails a batch holding "bad"."""
 
-    def commit(items: Sequence[str]) -> list[str]:
-        entered.set()
-        gate.wait(5)
-        batches.append(list(items))
+    def __init__(self) -> None:
+        self.gate, self.entered = threading.Event(), threading.Event()
+        self.batches: list[list[str]] = []
+
+    def __call__(self, items: Sequence[str]) -> list[str]:
+        self.entered.set()
+        self.gate.wait(5)
+        self.batches.append(list(items))
         if "bad" in items:
             raise ValueError("bad item")
         return [item.upper() for item in items]
 
+
+def test_requests_share_batches_and_one_failure_stays_with_its_request() -> None:
+    commit = GatedCommit()
+    gate, entered, batches = commit.gate, commit.entered, commit.batches
     writer: GroupCommitWriter[str, str] = GroupCommitWriter(commit, max_batch=100)
 
     async def storm() -> None:
@@ -92,15 +100,8 @@ def test_after_a_crowded_batch_the_writer_waits_a_moment_for_company_but_a_lone_
 
 
 def test_a_request_whose_caller_gave_up_is_committed_all_the_same() -> None:
-    gate, entered = threading.Event(), threading.Event()
-    batches: list[list[str]] = []
-
-    def commit(items: Sequence[str]) -> list[str]:
-        entered.set()
-        gate.wait(5)
-        batches.append(list(items))
-        return [item.upper() for item in items]
-
+    commit = GatedCommit()
+    gate, entered, batches = commit.gate, commit.entered, commit.batches
     writer: GroupCommitWriter[str, str] = GroupCommitWriter(commit)
 
     async def storm() -> None:
