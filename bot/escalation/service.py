@@ -168,6 +168,8 @@ def page_unanswered(
     row = session.get(Notification, notification_id)
     if row is None or row.incident_id is None:
         return None
+    # Lock in the order every incident change takes (the incident, then its rows): the first read only finds the
+    # incident, the refresh re-reads the notification under its lock, as a concurrent callback may have settled it.
     incident = session.scalars(select(Incident).where(Incident.id == row.incident_id).with_for_update()).one()
     session.refresh(row, with_for_update=True)
     if row.status not in ("pending", "sent"):
