@@ -10,7 +10,7 @@ import torch
 
 from tts_engine.config import ModelConfig, official_config
 from tts_engine.errors import ModelFolderError
-from tts_engine.networks.dit import DiT, DiTArgs, apply_rotary, rotary_table
+from tts_engine.networks.dit import DiT, DiTArgs, apply_rotary, bidirectional_attention, rotary_table
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +100,14 @@ def test_batch_rows_are_independent(dit: DiT) -> None:
         alone = dit(*(x[1:] for x in both))
     assert batched.shape == (2, dit.args.n_mels, 9)
     assert torch.allclose(batched[1:], alone, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_attention_matches_the_softmax_formula(dtype: torch.dtype) -> None:
+    """Float32 runs the fused kernel, bfloat16 on a CPU the explicit products: both are softmax(q k^T / sqrt(K)) v."""
+    generator = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(2, 4, 37, 16, generator=generator) for _ in range(3))
+    expected = torch.softmax(q @ k.transpose(-1, -2) / 4.0, dim=-1) @ v
+    got = bidirectional_attention(q.to(dtype), k.to(dtype), v.to(dtype)).float()
+    tolerance = 1e-5 if dtype == torch.float32 else 3e-2
+    assert torch.allclose(got, expected, atol=tolerance, rtol=0)

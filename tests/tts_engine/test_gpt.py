@@ -18,7 +18,6 @@ from tts_engine.networks.gpt import (
     GptConfig,
     KVCache,
     UnifiedVoice,
-    project,
     quantize_int8,
     reference_lengths,
 )
@@ -159,18 +158,6 @@ def test_copy_rows_moves_the_given_positions_and_reads_before_writing() -> None:
     assert torch.equal(cache.keys[:, :, :, :3], keys[:, :, :, :3])
     assert torch.equal(cache.keys[:, :, :, 3:5], keys[:, [1, 0, 2], :, 3:5])
     assert torch.equal(cache.values, cache.keys)
-
-
-@torch.inference_mode()
-def test_projections_through_onednn_equal_nn_linear() -> None:
-    generator = torch.Generator().manual_seed(0)
-    layer = torch.nn.Linear(64, 96)
-    for rows in (1, 3, 17):  # greedy, beam search, a prefill
-        x = torch.randn(1, rows, 64, generator=generator)
-        assert torch.allclose(project(layer, x), layer(x), rtol=0, atol=1e-5)
-    half = torch.nn.Linear(64, 96).bfloat16()  # other dtypes run as the layer runs them
-    x = torch.randn(2, 64, generator=generator).bfloat16()
-    assert torch.equal(project(half, x), half(x))
 
 
 def test_cache_overflow_is_refused() -> None:

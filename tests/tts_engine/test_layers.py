@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tts_engine.networks.layers import AdaptiveRMSNorm, RMSNorm, TimestepEmbedding, reflect_pad1d
+from tts_engine.networks.layers import AdaptiveRMSNorm, RMSNorm, TimestepEmbedding, project, reflect_pad1d
 
 
 def test_rms_norm_unit_rms_then_gain() -> None:
@@ -55,3 +55,15 @@ def test_reflect_pad1d_short_input_reflects_appended_zeros() -> None:
     """Input [a, b] with 2 + 2 padding: [a, b, 0] is reflected, then the appended zero is cut again."""
     x = torch.tensor([[[5.0, 7.0]]])
     assert reflect_pad1d(x, 2, 2).tolist() == [[[0.0, 7.0, 5.0, 7.0, 0.0, 7.0]]]
+
+
+@torch.inference_mode()
+def test_projections_through_onednn_equal_nn_linear() -> None:
+    generator = torch.Generator().manual_seed(0)
+    layer = torch.nn.Linear(64, 96)
+    for rows in (1, 3, 17):  # greedy, beam search, a prefill
+        x = torch.randn(1, rows, 64, generator=generator)
+        assert torch.allclose(project(layer, x), layer(x), rtol=0, atol=1e-5)
+    half = torch.nn.Linear(64, 96).bfloat16()  # other dtypes run as the layer runs them
+    x = torch.randn(2, 64, generator=generator).bfloat16()
+    assert torch.equal(project(half, x), half(x))

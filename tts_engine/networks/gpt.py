@@ -35,6 +35,7 @@ from torch.nn import functional as F
 from tts_engine.errors import ModelFolderError
 from tts_engine.loading import load_strict, on_meta, read_tensors, sub_state
 from tts_engine.networks.conformer import ConformerConfig, ConformerEncoder
+from tts_engine.networks.layers import project
 from tts_engine.networks.perceiver import PerceiverConfig, PerceiverResampler
 
 if TYPE_CHECKING:
@@ -183,24 +184,6 @@ def _causal_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         return F.scaled_dot_product_attention(q, k, v, is_causal=True)
     visible = torch.ones(t, s, dtype=torch.bool, device=q.device).tril(s - t)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=visible)
-
-
-# oneDNN's linear kernel, which the CPU build of PyTorch ships (it is what torch.compile uses for linear layers).
-_ONEDNN_LINEAR = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-
-
-def project(layer: nn.Module, x: Tensor) -> Tensor:
-    """``layer(x)`` for the decoder's projections, a float32 ``nn.Linear`` on a CPU going through oneDNN.
-
-    Why: ``nn.Linear`` calls MKL's ``sgemm``, which on AMD EPYC streams the weights of a 3-row product (a beam-3
-    decode step) at ~4 GB/s against ~13 GB/s for one row (one thread); oneDNN streams ~14 GB/s for both and is as
-    fast on the prefill. (The checkpoint's [in, out] layout would give one row ~19 GB/s, but 3 rows ~10 GB/s with
-    either library, and keeping both layouts would cost 1.9 GB.) Quantised layers (fast mode), other dtypes and
-    other devices run as they are.
-    """
-    if _ONEDNN_LINEAR and type(layer) is nn.Linear and x.is_cpu and x.dtype == layer.weight.dtype == torch.float32:
-        return torch.ops.mkldnn._linear_pointwise(x, layer.weight, layer.bias, "none", [], "")
-    return layer(x)
 
 
 class Gpt2Attention(nn.Module):
