@@ -26,19 +26,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.machine import describe
 from bot import migrate
 from bot.settings import Settings
 from bot.voice.presynth import render
@@ -58,20 +55,6 @@ FACTS = IncidentFacts(
     service="tts-inference",
 )
 MODEL_TIMEOUT_S = 24 * 3600.0  # the bench times the model's render; it must not fall back on a slow CPU
-
-
-def machine() -> dict[str, object]:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "commit": commit.strip(),
-        "versions": {name: version(name) for name in ("fastapi", "sqlalchemy", "httpx", "uvicorn")},
-    }
 
 
 def due_to_request(incidents: int, warmup: int, root: Path) -> tuple[list[float], list[float]]:
@@ -159,7 +142,7 @@ def main() -> None:
         warmup = f"{row['warmup_s']:.4f}" if row["warmup_s"] is not None else "-"
         print(f"{row['case']:<42} {row['median_s']:>10.4f} {row['max_s']:>10.4f} {warmup:>10} {row['n']:>4}")
     result = {
-        "machine": machine(),
+        "machine": describe("fastapi", "sqlalchemy", "httpx", "uvicorn"),
         "model": str(args.model) if args.model else None,
         "model_load_s": load_s,
         "goal_s": 2.0,

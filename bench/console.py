@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +25,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.machine import describe  # noqa: E402
 
 PASSWORD = "bench password"
 
@@ -117,9 +116,7 @@ def main() -> None:
         print(f"{name:<28}{row['p50_ms']:>10}{row['p99_ms']:>10}{row['mean_ms']:>10}")
     result = {
         "area": "console",
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": _cpus()},
-        "versions": {name: version(name) for name in ("fastapi", "uvicorn", "sqlalchemy", "jinja2")},
-        "commit": _commit(),
+        "machine": describe("fastapi", "uvicorn", "sqlalchemy", "jinja2"),
         "parameters": vars(args),
         "figures": figures,
     }
@@ -127,19 +124,6 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))
-
-
-def _cpus() -> int:
-    import os
-
-    return os.cpu_count() or 0
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-    except OSError:
-        return ""
 
 
 if __name__ == "__main__":

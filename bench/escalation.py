@@ -16,16 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from datetime import timedelta
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from apscheduler.schedulers.background import BackgroundScheduler  # noqa: E402
 from sqlalchemy import func, select, update  # noqa: E402
 
+from bench.machine import describe  # noqa: E402
 from bot import migrate  # noqa: E402
 from bot.app import build_runtime  # noqa: E402
 from bot.config_apply import apply  # noqa: E402
@@ -170,11 +167,8 @@ def main() -> None:
             f"{r['backend']:<11}{r['incidents']:>10}{r['seeding_seconds']:>10}{r['burst_catch_up_seconds']:>10}{r['steps_measured']:>10}"
             f"{r['lateness_p50_s']!s:>10}{r['lateness_p99_s']!s:>10}{r['lateness_max_s']!s:>10}{r['idle_cpu_percent']:>10}"
         )
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout
     report = {
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
-        "versions": {name: version(name) for name in ("sqlalchemy", "apscheduler", "psycopg")},
-        "commit": commit.strip(),
+        "machine": describe("sqlalchemy", "apscheduler", "psycopg"),
         "goals": {"lateness_p99_s": 1.0, "idle_cpu_percent": 5.0},
         "results": results,
     }

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,27 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.machine import describe
 from bot.incidents.models import Incident
 from bot.postmortem import service
 from tests.bot.postmortem.conftest import RESOLVED, record_outage
 from tests.support.databases import SqliteFactory
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-
-
-def machine() -> dict[str, object]:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    import matplotlib
-
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "matplotlib": matplotlib.__version__,
-        "commit": commit.strip(),
-    }
 
 
 def timed(work, repeat: int) -> list[float]:
@@ -111,7 +95,7 @@ def main() -> None:
     print(f"{'step':45} {'ms':>10}")
     for name, figures in results.items():
         print(f"{name:45} {next(iter(figures.values())):10.1f}")
-    result = {"benchmark": "postmortem", "machine": machine(), "results": results}
+    result = {"benchmark": "postmortem", "machine": describe("matplotlib", "sqlalchemy"), "results": results}
     out = Path(__file__).parent / "results" / "postmortem.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))

@@ -13,39 +13,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from importlib.metadata import version
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.machine import describe
 from bot import migrate
 from tests.bot.slack.conftest import SlackClient, open_incident, seed, slack_settings
 from tests.fakes.slack import fake_slack
 from tests.support.herald import running_herald
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-
-
-def machine() -> dict[str, object]:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpus": __import__("os").cpu_count(),
-        "commit": commit.strip(),
-        "slack_bolt": version("slack_bolt"),
-        "slack_sdk": version("slack_sdk"),
-        "database": "sqlite",
-    }
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -95,7 +77,12 @@ def main() -> None:
             f"{name:<8} {m['n']:>5} {m['p50_ms']:>8.1f} {m['p99_ms']:>8.1f} {m['max_ms']:>8.1f}   "
             f"({figures['warmup']['p50_ms']:.1f})"
         )
-    result = {"benchmark": "slack_ack_latency", "goal": "p99 < 100 ms", "machine": machine(), "results": results}
+    result = {
+        "benchmark": "slack_ack_latency",
+        "goal": "p99 < 100 ms",
+        "machine": describe("slack_bolt", "slack_sdk", database="sqlite"),
+        "results": results,
+    }
     out = Path(__file__).parent / "results" / "slack.json"
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result))

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -63,6 +62,7 @@ from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.machine import describe
 from bench.random_weights import fill_random, random_emotion_matrices, random_network, w2v_bert_architecture
 from tts_engine import audio
 from tts_engine import pipeline as pipeline_module
@@ -413,33 +413,13 @@ def spectrogram_picture(tmp: Path, path: Path, sampling_rate: int) -> None:
     plt.close(fig)
 
 
-def _cpu_model() -> str:
-    """The CPU's marketing name (figures differ a lot between, say, an AMD EPYC and a Xeon with AMX)."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor()
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
-
-
 def machine(device: str) -> dict[str, Any]:
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "processor": platform.processor(),
-        "cpu_model": _cpu_model(),
-        "cpu_count": torch.multiprocessing.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "torch": torch.__version__,
-        "commit": commit,
-        "device": device,
-    }
+    info = describe(
+        "torch",
+        torch_threads=torch.get_num_threads(),
+        cpu_capability=torch.backends.cpu.get_cpu_capability(),
+        device=device,
+    )
     if device == "cuda":
         info["gpu"] = torch.cuda.get_device_name(0)
     return info

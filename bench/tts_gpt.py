@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -40,6 +38,7 @@ from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.machine import describe
 from bench.random_weights import random_network
 from tts_engine.config import official_config
 from tts_engine.generation import DecodingOptions, generate, prefill
@@ -143,22 +142,6 @@ def goals(result: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"goal": goal, "value": value, "met": value is not None and test(value)} for goal, value, test in checks]
 
 
-def machine() -> dict[str, object]:
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return {
-        "platform": platform.platform(),
-        "torch_threads": torch.get_num_threads(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "torch": torch.__version__,
-        "commit": commit,
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--codes", type=int, default=200, help="codes generated per run (reference: 200)")
@@ -214,7 +197,9 @@ def main() -> None:
                 }
             )
     result = {
-        "machine": machine(),
+        "machine": describe(
+            "torch", torch_threads=torch.get_num_threads(), cpu_capability=torch.backends.cpu.get_cpu_capability()
+        ),
         "codes": args.codes,
         "text_tokens": TEXT_TOKENS,
         "runs": args.runs,

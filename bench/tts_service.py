@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +38,7 @@ import soundfile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.machine import describe
 from tests.support.server import serve
 from tts_engine.api import SynthesisRequest
 from tts_engine.engine import Engine
@@ -121,14 +120,6 @@ def _measure(
     }
 
 
-def machine() -> dict[str, object]:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return {"platform": platform.platform(), "python": platform.python_version(), "commit": commit.strip()}
-
-
 def model_rows(model_dir: Path, fallback: Engine, root: Path, runs: int) -> tuple[float, list[dict[str, Any]]]:
     """Load the folder's model, then cold voice, warm voice, warm voice over HTTP."""
     cache = TensorCache(None)
@@ -183,7 +174,7 @@ def main() -> None:
             f"{warmup:>10}"
         )
     result = {
-        "machine": machine(),
+        "machine": describe("torch", "fastapi", "uvicorn"),
         "model": str(args.model) if args.model else None,
         "model_load_s": load_s,
         "runs": args.runs,
