@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import statistics
 import subprocess
@@ -28,7 +27,6 @@ import sys
 import tempfile
 import time
 import uuid
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +35,8 @@ from fastapi.responses import JSONResponse
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.machine import describe  # noqa: E402
 
 KEY = "bench-key"
 PG_ADMIN_DSN = os.environ.get("HERALD_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -192,22 +192,6 @@ def databases(backends: list[str], tmp: Path) -> list[tuple[str, str, Any]]:
     return found
 
 
-def machine() -> dict[str, Any]:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=ROOT)
-        head = commit.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        head = "unknown"
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "load_average": os.getloadavg(),
-        "commit": head,
-        "versions": {p: version(p) for p in ("fastapi", "uvicorn", "sqlalchemy", "psycopg")},
-    }
-
-
 def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--serve":
         serve(sys.argv[2], int(sys.argv[3]))
@@ -240,7 +224,12 @@ def main() -> None:
                 f"{row['p99_ms']:>8} {row['max_ms']:>8}"
             )
         print(f"{result['backend']:<11} ratio    {result['ratio']:.1%} of the bare endpoint (goal >= 50%, p99 < 50 ms)")
-    report = {"bench": "ingest", "machine": machine(), "settings": vars(args), "results": results}
+    report = {
+        "bench": "ingest",
+        "machine": describe("fastapi", "uvicorn", "sqlalchemy", "psycopg"),
+        "settings": vars(args),
+        "results": results,
+    }
     out = ROOT / "bench" / "results" / "ingest.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

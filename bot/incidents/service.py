@@ -259,6 +259,15 @@ class AlertChanges:
     added: int = 0  # distinct alerts that joined (the incident's alert count)
 
 
+_INCIDENTS = Incident.__table__
+# Built once: building the statement and computing its cache key cost more than running it for a batch of alerts.
+_ADD_ALERTS = (
+    update(_INCIDENTS)
+    .where(_INCIDENTS.c.id == bindparam("incident"))
+    .values(alert_count=_INCIDENTS.c.alert_count + bindparam("added"), updated_at=bindparam("now"))
+)
+
+
 def record_alerts(session: Session, *, clock: Clock, changes: Sequence[AlertChanges]) -> list[AlertChanges]:
     """Attach alert changes to incidents: a timeline entry each (one INSERT for the lot) and the incidents' alert
     counts (one executemany UPDATE). Returns the changes that wrote something, for `publish_alerts_added`.
@@ -274,10 +283,7 @@ def record_alerts(session: Session, *, clock: Clock, changes: Sequence[AlertChan
         return []
     session.flush()  # Core statements skip autoflush; entries added earlier (e.g. "triggered") must come first
     session.execute(
-        update(Incident.__table__)
-        .where(Incident.__table__.c.id == bindparam("incident"))
-        .values(alert_count=Incident.__table__.c.alert_count + bindparam("added"), updated_at=bindparam("now")),
-        [{"incident": change.incident.id, "added": change.added, "now": now} for change in touched],
+        _ADD_ALERTS, [{"incident": change.incident.id, "added": change.added, "now": now} for change in touched]
     )
     for change in touched:
         set_committed_value(change.incident, "alert_count", change.incident.alert_count + change.added)

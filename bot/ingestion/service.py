@@ -20,8 +20,9 @@ never deadlock), which makes "find the open incident or open one" atomic across 
 with BEGIN IMMEDIATE already.
 
 Round trips: the writer thread waits idle on each while requests queue, so on PostgreSQL a batch of alerts that
-open nothing makes six besides the pool's ping: BEGIN, the locks with the maintenance windows
-(`_lock_and_open_windows`), known alerts, open incidents, every write at once (`db.pipelined`), COMMIT.
+open nothing makes six: BEGIN, the locks with the maintenance windows (`_lock_and_open_windows`), known alerts, open
+incidents, every write at once (`db.pipelined`), COMMIT; the pool's ping is left out, as the writer keeps its
+connection (`Ingestor._commit_on_writer`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ARRAY, Integer, bindparam, func, insert, literal, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
@@ -502,16 +504,38 @@ class Ingestor:
         self.ctx = ctx
         self._routing = RoutingCache(sessions)
         self._statistics = AlertStatistics()
-        self._writer: GroupCommitWriter[AlertEvent, IngestResult] = GroupCommitWriter(self.commit, max_batch=max_batch)
+        self._connection: Connection | None = None  # the writer thread's own (see `_commit_on_writer`)
+        self._writer: GroupCommitWriter[AlertEvent, IngestResult] = GroupCommitWriter(
+            self._commit_on_writer, max_batch=max_batch
+        )
 
     def commit(self, events: Sequence[AlertEvent]) -> list[IngestResult]:
-        """Ingest `events` in one transaction of the caller's thread."""
+        """Ingest `events` in one transaction of the caller's thread, on a connection from the pool."""
         try:
             with transaction(self._sessions) as session:
-                return ingest(session, ctx=self.ctx, routing=self._routing, statistics=self._statistics, events=events)
+                return self._ingest(session, events)
         except Exception:
             self._routing.forget()  # in case a remembered service was deleted by another replica meanwhile
             raise
+
+    def _commit_on_writer(self, events: Sequence[AlertEvent]) -> list[IngestResult]:
+        """`commit` for the writer thread, on a connection it keeps between batches: checking one out of the pool for
+        every batch cost the pool's bookkeeping and, on PostgreSQL, its pre-ping, a round trip. A batch that fails
+        closes the connection, so the retry (and every later batch) starts on a fresh one that the pool has pinged:
+        a restarted database costs one failed attempt, which the writer retries."""
+        if self._connection is None:
+            self._connection = self._sessions.kw["bind"].connect()
+        try:
+            with self._sessions(bind=self._connection) as session, session.begin():
+                return self._ingest(session, events)
+        except Exception:
+            self._routing.forget()
+            self._connection.close()
+            self._connection = None
+            raise
+
+    def _ingest(self, session: Session, events: Sequence[AlertEvent]) -> list[IngestResult]:
+        return ingest(session, ctx=self.ctx, routing=self._routing, statistics=self._statistics, events=events)
 
     async def submit(self, events: Sequence[AlertEvent]) -> list[IngestResult]:
         """Ingest `events` on the writer thread, sharing a transaction with whatever else is waiting."""
@@ -519,3 +543,6 @@ class Ingestor:
 
     def stop(self) -> None:
         self._writer.stop()
+        if self._connection is not None:  # the writer thread has ended: nothing uses it any more
+            self._connection.close()
+            self._connection = None

@@ -63,7 +63,7 @@ class GroupCommitWriter(Generic[E, R]):
         self._max_batch = max_batch
         self._gather_seconds = gather_seconds
         self._sleep = sleep
-        self._queue: queue.Queue[_Request[E, R] | None] = queue.Queue()
+        self._queue: queue.SimpleQueue[_Request[E, R] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from bot.app import build_runtime
@@ -277,3 +278,54 @@ def test_a_pipelined_write_that_fails_raises_a_database_error(runtime: Runtime) 
         session.execute(insert(Alert.__table__).inline(), [row | {"dedup_key": "other"}, row])
         session.execute(insert(Alert.__table__).inline(), [row])
     assert count(runtime, select(func.count()).select_from(Alert)) == 0
+
+
+def test_the_writer_keeps_one_connection_and_replaces_it_after_a_failed_batch(runtime: Runtime) -> None:
+    """The writer thread's batches share one connection (no pool checkout, no pre-ping per batch); a batch that fails
+    gives it up, the next batch starts on a fresh one, and stopping the ingestor hands it back to the pool."""
+    checkouts: list[object] = []
+    event.listen(runtime.engine, "checkout", lambda dbapi_connection, *_: checkouts.append(dbapi_connection))
+
+    def boom(_session: object, incident_event: IncidentEvent) -> None:
+        if incident_event.kind is EventKind.TRIGGERED and incident_event.number == 2:
+            raise RuntimeError("subscriber failed")
+
+    runtime.events.subscribe(boom)
+    ingest = ingestor(runtime)
+
+    async def deliveries() -> None:
+        assert (await ingest.submit([alert("a")]))[0].outcome is Outcome.OPENED
+        assert (await ingest.submit([alert("b")]))[0].outcome is Outcome.GROUPED
+        assert len(checkouts) == 1
+        with pytest.raises(RuntimeError, match="subscriber failed"):
+            await ingest.submit([alert("c", group="other")])  # would open incident #2
+        assert (await ingest.submit([alert("d")]))[0].outcome is Outcome.GROUPED
+        assert len(checkouts) == 2
+
+    asyncio.run(deliveries())
+    ingest.stop()
+    assert runtime.engine.pool.checkedout() == 0
+    assert count(runtime, select(func.count()).select_from(Alert)) == 3  # a, b, d; c rolled back
+
+
+def test_the_writer_survives_its_connection_being_dropped(postgres_factory: PostgresFactory) -> None:
+    """The writer's kept connection is not pinged before each batch: when the server drops it (a restart, an idle
+    timeout), the batch fails on it once and is retried on a fresh connection, and no alert is lost."""
+    runtime = build_runtime(make_settings(postgres_factory.new()), FakeClock())
+    ingest = ingestor(runtime)
+
+    async def deliveries() -> None:
+        assert (await ingest.submit([alert("a")]))[0].outcome is Outcome.OPENED
+        with runtime.engine.connect() as admin:  # the writer's connection is the only other one to this database
+            writer = admin.scalar(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            )
+            assert admin.scalar(select(func.pg_terminate_backend(writer)))
+        assert (await ingest.submit([alert("b")]))[0].outcome is Outcome.GROUPED
+
+    try:
+        asyncio.run(deliveries())
+        ingest.stop()
+        assert count(runtime, select(func.count()).select_from(Alert)) == 2
+    finally:
+        runtime.engine.dispose()

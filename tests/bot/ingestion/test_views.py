@@ -97,6 +97,35 @@ def test_an_unknown_routing_key_creates_its_service(herald: RunningHerald) -> No
     assert [(s["name"], s["routing_keys"]) for s in services] == [("my-service", ["my-service"])]
 
 
+def test_the_openapi_document_lists_the_parameters_the_integration_routes_read_themselves(
+    herald: RunningHerald,
+) -> None:
+    paths = herald.client.get("/openapi.json").json()["paths"]
+
+    def parameters(path: str) -> list[tuple[str, str, bool]]:
+        return [(p["name"], p["in"], p["required"]) for p in paths[path]["post"]["parameters"]]
+
+    assert parameters("/api/v1/integrations/victorops/{integration_key}/{routing_key}") == [
+        ("integration_key", "path", True),
+        ("routing_key", "path", True),
+    ]
+    assert parameters("/api/v1/integrations/alertmanager/{integration_key}") == [
+        ("integration_key", "path", True),
+        ("routing_key", "query", False),
+    ]
+
+
+def test_the_routing_key_query_parameter_picks_the_service_of_an_alertmanager_alert(herald: RunningHerald) -> None:
+    alert = {
+        "status": "firing",
+        "labels": {"alertname": "X", "service": "label-svc"},
+        "startsAt": "2025-11-18T14:00:00Z",
+    }
+    body = {"version": "4", "groupKey": "g", "status": "firing", "alerts": [alert]}
+    assert herald.client.post(f"{AM}?routing_key=query-svc", json=body).status_code == 200
+    assert [s["name"] for s in herald.client.get("/api/v1/services").json()] == ["query-svc"]
+
+
 BAD_INPUTS = [
     (VO + "/rk", {"content": b"{nope", "headers": {"content-type": "application/json"}}, 422, "not valid JSON"),
     (VO + "/rk", {"content": b""}, 422, "empty"),
