@@ -7,12 +7,20 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from tts_engine.config import ModelConfig, official_config
 from tts_engine.conformance import Bundle
 from tts_engine.conformance.runner import discover_adapters, run_case
-from tts_engine.loading import assert_keys, expected_shapes, on_meta
-from tts_engine.networks.bigvgan import BigVGAN, BigVGANArgs, checkpoint_key, load_bigvgan
+from tts_engine.loading import assert_keys, expected_shapes, fold_weight_norm, on_meta, read_tensors, sub_state
+from tts_engine.networks.bigvgan import (
+    WEIGHTS_FILE,
+    AliasFreeSnakeBeta,
+    BigVGAN,
+    BigVGANArgs,
+    checkpoint_key,
+    load_bigvgan,
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +50,53 @@ def test_computed_filters_equal_the_stored_ones(model_config: ModelConfig, vocod
         assert torch.allclose(fresh.get_buffer(name), stored, atol=1e-7), name
 
 
+def test_loaded_weights_are_the_files_stored_channels_last(model_config: ModelConfig, vocoder: BigVGAN) -> None:
+    """Loading assigns the file's tensors; the post-load hook re-stores the convolution weights with input
+    channels innermost (what the channels-last convolutions read) without changing a value."""
+    path = model_config.file(WEIGHTS_FILE)
+    state = {
+        checkpoint_key(k): v
+        for k, v in fold_weight_norm(sub_state(read_tensors(path), "generator", source=path)).items()
+    }
+    convs = [name for name, m in vocoder.named_modules() if type(m) is torch.nn.Conv1d]
+    assert len(convs) > 10
+    for name in convs:
+        weight = vocoder.get_parameter(f"{name}.weight")
+        assert weight.unsqueeze(2).is_contiguous(memory_format=torch.channels_last), name
+        assert torch.equal(weight, state[f"{name}.weight"]), name
+
+
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    """[B, C, N] -> the activations' layout, [B, C, 1, N] in channels-last memory."""
+    return x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+
+
+def _textbook_activation(act: AliasFreeSnakeBeta, x: torch.Tensor) -> torch.Tensor:
+    """BigVGAN's ``Activation1d`` as its code reads, on [B, C, N]: replicate-pad by 5, stride-2 transposed
+    depthwise convolution (gain 2), crop 15 each side; SnakeBeta; replicate-pad (5, 6), stride-2 low-pass."""
+    c = x.shape[1]
+    up = F.conv_transpose1d(
+        F.pad(x, (5, 5), mode="replicate"), 2 * act.upsample_filter.expand(c, -1, -1), stride=2, groups=c
+    )[..., 15:-15]
+    alpha, beta = act.alpha.exp()[None, :, None], act.beta.exp()[None, :, None]
+    up = up + torch.sin(alpha * up).pow(2) / (beta + 1e-9)
+    return F.conv1d(F.pad(up, (5, 6), mode="replicate"), act.downsample_filter.expand(c, -1, -1), stride=2, groups=c)
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 5, 8, 40])
+def test_alias_free_activation_matches_the_textbook_form(vocoder: BigVGAN, length: int) -> None:
+    """The polyphase form with zero padding and edge corrections computes the reference's replicate-padded
+    resampling: every output, the edges (and signals shorter than the filters) included, and a batch of two."""
+    act = vocoder.activation_post
+    x = 2 * torch.randn(2, act.alpha.shape[0], length, generator=torch.Generator().manual_seed(length))
+    with torch.no_grad():
+        got = act(_channels_last(x))
+        expected = _textbook_activation(act, x)
+    assert got.shape == (2, act.alpha.shape[0], 1, length)
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(got.squeeze(2), expected, rtol=0, atol=1e-5)
+
+
 def test_alias_free_activation_keeps_constants(vocoder: BigVGAN) -> None:
     """Replicate padding and unit-sum filters pass a constant signal unchanged through the x2 resampling, so
     the anti-aliased activation of a constant is SnakeBeta of that constant."""
@@ -51,7 +106,7 @@ def test_alias_free_activation_keeps_constants(vocoder: BigVGAN) -> None:
     alpha, beta = act.alpha.exp()[None, :, None], act.beta.exp()[None, :, None]
     expected = x + torch.sin(alpha * x).pow(2) / (beta + 1e-9)
     with torch.no_grad():
-        assert torch.allclose(act(x), expected, atol=1e-5)
+        assert torch.allclose(act(_channels_last(x)).squeeze(2), expected, atol=1e-5)
 
 
 def test_output_length_and_range(vocoder: BigVGAN) -> None:
