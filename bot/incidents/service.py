@@ -10,11 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Integer, bindparam, func, select, update
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.clock import Clock
+from bot.db import RowsWrite, RowsWrites, json_rows
 from bot.directory.models import Service
 from bot.errors import NotFound
 from bot.incidents import timeline
@@ -261,18 +262,25 @@ class AlertChanges:
 
 _INCIDENTS = Incident.__table__
 # Built once: building the statement and computing its cache key cost more than running it for a batch of alerts.
-_ADD_ALERTS = (
-    update(_INCIDENTS)
+_ADDED = json_rows("added", [("incident", Integer()), ("added", Integer()), ("now", _INCIDENTS.c.updated_at.type)])
+_ADD_ALERTS = RowsWrite(
+    "added",
+    each=update(_INCIDENTS)
     .where(_INCIDENTS.c.id == bindparam("incident"))
-    .values(alert_count=_INCIDENTS.c.alert_count + bindparam("added"), updated_at=bindparam("now"))
+    .values(alert_count=_INCIDENTS.c.alert_count + bindparam("added"), updated_at=bindparam("now")),
+    at_once=update(_INCIDENTS)
+    .where(_INCIDENTS.c.id == _ADDED.c.incident)
+    .values(alert_count=_INCIDENTS.c.alert_count + _ADDED.c.added, updated_at=_ADDED.c.now),
 )
+_RECORD_ALERTS = RowsWrites.of(_ADD_ALERTS, timeline.MANY)
 
 
 def record_alerts(session: Session, *, clock: Clock, changes: Sequence[AlertChanges]) -> list[AlertChanges]:
-    """Attach alert changes to incidents: a timeline entry each (one INSERT for the lot) and the incidents' alert
-    counts (one executemany UPDATE). Returns the changes that wrote something, for `publish_alerts_added`.
+    """Attach alert changes to incidents: a timeline entry each and the incidents' alert counts, written together
+    (`db.RowsWrites`: one statement on PostgreSQL). Returns the changes that wrote something, for
+    `publish_alerts_added`.
 
-    Both statements are Core, not the unit of work: the ORM's per-object bookkeeping cost more than the SQL in an
+    Both writes are Core, not the unit of work: the ORM's per-object bookkeeping cost more than the SQL in an
     alert storm. The loaded incidents are brought up to date without being marked dirty, so no flush repeats it.
     Nothing here reads a result, so the caller may run it inside `db.pipelined` with its own writes; the events
     are published apart because their subscribers query.
@@ -282,28 +290,24 @@ def record_alerts(session: Session, *, clock: Clock, changes: Sequence[AlertChan
     if not touched:
         return []
     session.flush()  # Core statements skip autoflush; entries added earlier (e.g. "triggered") must come first
-    session.execute(
-        _ADD_ALERTS, [{"incident": change.incident.id, "added": change.added, "now": now} for change in touched]
-    )
+    counts = [{"incident": change.incident.id, "added": change.added, "now": now} for change in touched]
+    entries = [
+        {
+            "incident_id": change.incident.id,
+            "at": now,
+            "kind": note.kind,
+            "actor": change.actor,
+            "source": change.source,
+            "message": note.message,
+            "data": note.data,
+        }
+        for change in touched
+        for note in change.notes
+    ]
+    _RECORD_ALERTS.execute(session, counts, entries)
     for change in touched:
         set_committed_value(change.incident, "alert_count", change.incident.alert_count + change.added)
         set_committed_value(change.incident, "updated_at", now)
-    timeline.record_many(
-        session,
-        entries=[
-            {
-                "incident_id": change.incident.id,
-                "at": now,
-                "kind": note.kind,
-                "actor": change.actor,
-                "source": change.source,
-                "message": note.message,
-                "data": note.data,
-            }
-            for change in touched
-            for note in change.notes
-        ],
-    )
     return touched
 
 

@@ -1,14 +1,14 @@
-"""The append-only incident timeline: one function writes it, nothing updates or deletes it."""
+"""The append-only incident timeline: only this module writes it (`record`, `MANY`), nothing updates or deletes it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from bot.db import RowsWrite, json_rows
 from bot.incidents.models import Incident, TimelineEntry
 
 
@@ -36,13 +36,17 @@ def record(
     return entry
 
 
-def record_many(session: Session, *, entries: Sequence[dict[str, Any]]) -> None:
-    """Many entries (each a dict of incident_id, at, kind, actor, source, message, data) in one executemany INSERT:
-    an alert storm writes thousands at once, across incidents. A Core INSERT on the table: the ORM's bulk path adds
-    per-row bookkeeping that nothing here needs (no objects come back). inline(): no RETURNING of the new id, even
-    for one entry, so ingestion may run it inside `db.pipelined`."""
-    if entries:
-        session.execute(insert(TimelineEntry.__table__).inline(), list(entries))
+_TABLE = TimelineEntry.__table__
+_COLUMNS = ["incident_id", "at", "kind", "actor", "source", "message", "data"]
+_ROWS = json_rows("entries", ((name, _TABLE.c[name].type) for name in _COLUMNS))
+# Many entries (each a dict of incident_id, at, kind, actor, source, message, data) in one write: an alert storm
+# writes thousands at once, across incidents (`incidents.service.record_alerts`). Core, not the ORM's bulk path,
+# which adds per-row bookkeeping that nothing here needs; no RETURNING of the new ids, so it may run in `db.pipelined`.
+MANY = RowsWrite(
+    "entries",
+    each=insert(_TABLE).inline(),
+    at_once=insert(_TABLE).from_select(_COLUMNS, select(*(_ROWS.c[name] for name in _COLUMNS))),
+)
 
 
 def entries(session: Session, *, incident_id: int) -> list[TimelineEntry]:

@@ -2,8 +2,9 @@
 
 The work is set-based so that an alert storm costs a few statements per batch rather than per alert: maintenance
 windows, known alerts and open incidents are each read once per batch (routing keys come from routing.py's cache),
-then every event is decided in memory (dedup → maintenance → grouping) and the changes are written together, as
-Core executemany statements. One HTTP request is simply a batch of one, or of one Alertmanager group.
+then every event is decided in memory (dedup → maintenance → grouping) and the changes are written together
+(`db.RowsWrites`: executemany statements on SQLite; on PostgreSQL two statements, alerts and incidents, whose rows
+travel as JSON). One HTTP request is simply a batch of one, or of one Alertmanager group.
 
 Decisions, in order, for each event:
 - a delivery of a known alert that changes nothing (retry, repeat notification) is a duplicate: counted, never a
@@ -38,7 +39,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
-from bot.db import pipelined, transaction
+from bot.db import AnyOf, RowsWrite, RowsWrites, json_rows, pipelined, transaction
 from bot.directory.models import Service
 from bot.incidents import service as incident_service
 from bot.incidents.events import EventBus
@@ -87,8 +88,8 @@ class IngestContext:
 @dataclass(slots=True)
 class _AlertRow:
     """One alert of the batch as a plain row with the columns of `Alert`: ORM objects cost ~10x more to build, and
-    their unit of work flushes one change set per object. A known alert has its `id`: it is written back with one
-    executemany UPDATE (`_update_known`); a new one has none and is inserted with one executemany (`_insert_new`)."""
+    their unit of work flushes one change set per object. A known alert has its `id`: it is written back by one
+    UPDATE; a new one has none and is inserted by one INSERT (both in `_write_alerts`)."""
 
     source: str
     dedup_key: str
@@ -113,12 +114,27 @@ _ALERTS = Alert.__table__
 _INSERTED = [name for name in _AlertRow.__slots__ if name != "id"]
 # Every column an event may change: a known alert of the batch had at least one delivery, so each is written back.
 _UPDATED = [name for name in _INSERTED if name not in ("source", "dedup_key", "first_received_at")]
-# inline(): no RETURNING of the new id, even for a batch of one, so the statement may run inside `pipelined`.
-_INSERT_NEW = insert(_ALERTS).inline()
-_UPDATE_KNOWN = (
-    update(_ALERTS)
-    .where(_ALERTS.c.id == bindparam("row_id"))
-    .values({name: bindparam(f"new_{name}") for name in _UPDATED})
+_NEW = json_rows("new_alerts", ((name, _ALERTS.c[name].type) for name in _INSERTED))
+_KNOWN_ROWS = json_rows(
+    "known_alerts", [("row_id", Integer()), *((f"new_{name}", _ALERTS.c[name].type) for name in _UPDATED)]
+)
+# The new alerts inserted and the known ones written back: no RETURNING of the new ids, even for a batch of one, so
+# they may run inside `pipelined`.
+_WRITE_ALERTS = RowsWrites.of(
+    RowsWrite(
+        "new_alerts",
+        each=insert(_ALERTS).inline(),
+        at_once=insert(_ALERTS).from_select(_INSERTED, select(*(_NEW.c[name] for name in _INSERTED))),
+    ),
+    RowsWrite(
+        "known_alerts",
+        each=update(_ALERTS)
+        .where(_ALERTS.c.id == bindparam("row_id"))
+        .values({name: bindparam(f"new_{name}") for name in _UPDATED}),
+        at_once=update(_ALERTS)
+        .where(_ALERTS.c.id == _KNOWN_ROWS.c.row_id)
+        .values({name: _KNOWN_ROWS.c[f"new_{name}"] for name in _UPDATED}),
+    ),
 )
 
 
@@ -178,24 +194,22 @@ class _Batch:
         results = [self._apply(event) for event in events]
         self._note_truncations()
         with pipelined(session):  # PostgreSQL: the batch's writes in one round trip
-            self._insert_new()
-            self._update_known()
+            self._write_alerts()
             touched = incident_service.record_alerts(session, clock=self.ctx.clock, changes=list(self.changes.values()))
         incident_service.publish_alerts_added(session, events=self.ctx.events, changes=touched)
         self._resolve_recovered()
         return results
 
-    def _insert_new(self) -> None:
-        if not self.new_alerts:
-            return
-        self.session.execute(_INSERT_NEW, [{n: getattr(a, n) for n in _INSERTED} for a in self.new_alerts])
-        self.statistics.inserted(self.session, len(self.new_alerts))
-
-    def _update_known(self) -> None:
-        known = [a for a in self.alerts.values() if a.id is not None]
-        if known:
-            rows = [{"row_id": a.id, **{f"new_{n}": getattr(a, n) for n in _UPDATED}} for a in known]
-            self.session.execute(_UPDATE_KNOWN, rows)
+    def _write_alerts(self) -> None:
+        new = [{n: getattr(a, n) for n in _INSERTED} for a in self.new_alerts]
+        known = [
+            {"row_id": a.id, **{f"new_{n}": getattr(a, n) for n in _UPDATED}}
+            for a in self.alerts.values()
+            if a.id is not None
+        ]
+        _WRITE_ALERTS.execute(self.session, new, known)
+        if new:
+            self.statistics.inserted(self.session, len(new))
 
     # -- one event ---------------------------------------------------------------------------------------------
 
@@ -331,7 +345,7 @@ class _Batch:
         window: MaintenanceWindow | None,
     ) -> None:
         if alert is None:
-            # A plain row, not an ORM object: inserted with one executemany at the end of the batch (_insert_new).
+            # A plain row, not an ORM object: inserted at the end of the batch (_write_alerts).
             alert = _AlertRow(source=event.source, dedup_key=event.dedup_key, first_received_at=self.now)
             self.new_alerts.append(alert)
             self.alerts[(event.source, event.dedup_key)] = alert
@@ -401,21 +415,21 @@ class _Batch:
 
 # The statements of every batch are built once: building one and computing its cache key cost more than running it.
 _LOCK = select(func.pg_advisory_xact_lock(literal(LOCK_NAMESPACE), bindparam("service_id", type_=Integer)))
-_KNOWN = select(_ALERTS).where(_ALERTS.c.source == bindparam("source"), _ALERTS.c.dedup_key.in_(bindparam("keys")))
+_KNOWN = select(_ALERTS).where(_ALERTS.c.source == bindparam("source"), AnyOf(_ALERTS.c.dedup_key, "keys"))
 _OPEN = (
     select(Incident)
     .where(
-        Incident.service_id.in_(bindparam("services")),
-        Incident.group_key.in_(bindparam("groups")),
-        Incident.state.in_(OPEN_STATES),
+        AnyOf(Incident.service_id, "services"),
+        AnyOf(Incident.group_key, "groups"),
+        AnyOf(Incident.state, "states"),
     )
     .order_by(Incident.id)
     .with_for_update()
 )
-_BY_ID = select(Incident).where(Incident.id.in_(bindparam("ids")))
+_BY_ID = select(Incident).where(AnyOf(Incident.id, "ids"))
 _FIRING = (
     select(_ALERTS.c.incident_id, func.count())
-    .where(_ALERTS.c.incident_id.in_(bindparam("ids")), _ALERTS.c.status == AlertStatus.FIRING.value)
+    .where(AnyOf(_ALERTS.c.incident_id, "ids"), _ALERTS.c.status == AlertStatus.FIRING.value)
     .group_by(_ALERTS.c.incident_id)
 )
 
@@ -468,10 +482,13 @@ def _known_alerts(session: Session, events: Sequence[AlertEvent]) -> dict[tuple[
     return found
 
 
+_STATES = list(OPEN_STATES)
+
+
 def _open_incidents(session: Session, service_ids: set[int], group_keys: set[str]) -> dict[tuple[int, str], Incident]:
     found: dict[tuple[int, str], Incident] = {}
     for chunk in _chunks(sorted(group_keys)):
-        for incident in session.scalars(_OPEN, {"services": sorted(service_ids), "groups": chunk}):
+        for incident in session.scalars(_OPEN, {"services": sorted(service_ids), "groups": chunk, "states": _STATES}):
             found[(incident.service_id, incident.group_key)] = incident  # the newest wins
     return found
 

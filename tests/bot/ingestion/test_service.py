@@ -6,7 +6,8 @@ import asyncio
 import random
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import event, func, insert, select, text
@@ -17,7 +18,7 @@ from bot.clock import FakeClock
 from bot.db import pipelined, transaction
 from bot.directory.models import Service
 from bot.incidents.events import EventKind, IncidentEvent
-from bot.incidents.models import Alert, Incident
+from bot.incidents.models import Alert, Incident, TimelineEntry
 from bot.incidents.states import Severity
 from bot.ingestion import maintenance
 from bot.ingestion.event import AlertAction, AlertEvent
@@ -178,6 +179,34 @@ def test_alert_counts_and_timeline_order_across_batches(runtime: Runtime) -> Non
         assert incident.alert_count == 4  # a, b, c, and b's refire after its recovery
         assert kinds == ["triggered", "alert", "alert", "alert", "alert_resolved", "alert"]
         assert incident.updated_at == runtime.clock.now()
+
+
+def test_a_batch_stores_every_value_of_its_alerts_and_entries_as_given(runtime: Runtime) -> None:
+    # On PostgreSQL the rows travel as one JSON text (db.RowsWrite): times with another offset, nested JSON, quotes,
+    # non-ASCII text and NULLs must come back exactly as the ORM would have written them, new rows and updated ones.
+    payload = {"annotations": {"summary": 'disk "sda" \\ 99 %', "runbook": None}, "values": [1, 2.5, True], "ü": "ß"}
+    labels = {"team": "tts", "note": "l'été \u2603"}
+    starts = datetime(2025, 11, 18, 15, 30, 1, 123456, tzinfo=timezone(timedelta(hours=2)))
+    first = replace(alert("k", labels=labels), payload=payload, starts_at=starts, description="line 1\nline 2")
+    ingest = ingestor(runtime)
+    ingest.commit([first])
+    received = runtime.clock.now()
+    runtime.clock.advance(timedelta(seconds=5))
+    ingest.commit([alert("k", action=AlertAction.RESOLVE)])
+    with runtime.sessions() as session:
+        stored = session.scalars(select(Alert)).one()
+        entries = session.scalars(
+            select(TimelineEntry).where(TimelineEntry.kind.startswith("alert")).order_by(TimelineEntry.id)
+        ).all()
+    assert (stored.labels, stored.payload, stored.description) == (labels, payload, "line 1\nline 2")
+    assert (stored.starts_at, stored.first_received_at) == (starts, received)
+    assert (stored.status, stored.resolved_at, stored.deliveries) == ("resolved", runtime.clock.now(), 2)
+    assert stored.starts_at.utcoffset() == timedelta(0)
+    assert [(e.kind, e.data) for e in entries] == [
+        ("alert", {"dedup_key": "k", "severity": "P1", "refire": False}),
+        ("alert_resolved", {"dedup_key": "k"}),
+    ]
+    assert entries[-1].at == runtime.clock.now()
 
 
 def test_informational_alerts_never_open_an_incident(runtime: Runtime) -> None:
