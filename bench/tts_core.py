@@ -21,18 +21,21 @@ distance of the fast flow on the *exact* run's codes and latents (so it isolates
 weights the GPT's next-code distribution is nearly flat and int8 codes drift quickly, a pessimistic view). A
 spectrogram picture of both paths is written next to the JSON.
 
-Where the time goes (torch.profiler and CPU-time measurements at full size, one thread, on a Xeon with AVX-512/AMX;
-the reference machine, an AMD EPYC without AMX, runs s2mel ~1.5x and bfloat16 work ~2x slower):
-the reference spends half its time in s2mel, 25 DiT evaluations on a batch of two over prompt + target frames
-(711 here). One float32 evaluation is ~1.8 s of CPU: GEMMs 54 % (already near the core's float32 peak), attention
-18 %, the WaveNet head's k=5 convolutions 15 %, element-wise work ~10 % (rotary embedding in 8 ops, norms, 1x1
-convolutions on PyTorch's slow conv path). Exact mode therefore keeps float32 and removes waste only: the per-frame
-head after the transformer runs on the target frames plus the WaveNet halo (the prompt frames' velocity is
+Where the time goes (torch.profiler with shapes, CPU time, full size, on the reference's kind of machine: a 2-core
+AMD EPYC with AVX-512 and avx512_bf16, no AMX; float32 peaks near 220 GFLOP/s on both cores, bfloat16 products at
+about twice that). The reference spends half its time in s2mel, 25 DiT evaluations on a batch of two over prompt +
+target frames (711 here). One float32 evaluation is ~1.25 s: products 56 % (through oneDNN at ~180 GFLOP/s, near the
+peak), attention 15 % (PyTorch's fused kernel; explicit products are slower in float32), the WaveNet head's k=5
+convolutions 11 %, element-wise work the rest. Exact mode therefore keeps float32 and removes waste only: the
+per-frame head after the transformer runs on the target frames plus the WaveNet halo (the prompt frames' velocity is
 discarded), rotary embedding is one complex multiply, 1x1 convolutions are matrix products, AdaLN is one addcmul.
-In bfloat16 (AMX) the same evaluation is ~0.67 s. GPT decoding is bandwidth-bound: per code ~142 ms float32,
-~59 ms int8, ~106 ms bfloat16 (one thread). BigVGAN costs ~2.1 s of CPU per second of audio in float32 (dense
-convolutions ~65 %, the anti-aliased SnakeBeta ~30 %); with bfloat16 convolutions and float32 activations ~1.1 s
-(all-bfloat16 is slower and noisy: sin() of bfloat16 inputs).
+In bfloat16 (fast mode, one row: no guidance) an evaluation is ~0.33 s, its attention as explicit products (the
+fused kernel was 1.4x slower in half precision). GPT decoding is bandwidth-bound: per code ~77 ms float32 and
+~23-28 ms int8 on two threads (one thread: ~110 / ~33 ms). BigVGAN (4 s of audio): dense convolutions ~3 s float32
+at the CPU's peak, half that in bfloat16; the anti-aliased SnakeBeta ~1.7 s of CPU since it runs in channels-last
+layout with polyphase upsampling (it was ~2 s of wall time before, mostly PyTorch's slow transposed depthwise path).
+On two busy cores the two OpenMP threads wait for each other at every operation: a shared machine makes every
+figure noisy, and GPT decoding up to 10x slower with two threads than with one.
 
 Usage: ``python bench/tts_core.py [--size full|tiny] [--device auto|cpu|cuda] [--modes exact,fast]``.
 ``--size tiny`` runs the same code on the conformance bundle's tiny configuration (a smoke test, seconds).
