@@ -45,12 +45,15 @@ class Lifecycle:
             EventKind.RESOLVED: self._resolved,
             EventKind.SEVERITY_RAISED: self._severity_raised,
         }.get(event.kind)
+        hooked = event.kind.value in hooks.HOOK_EVENTS
+        if handler is None and not hooked:  # e.g. alerts added: an alert storm publishes one per incident and batch
+            return
         incident = session.get(Incident, event.incident_id)
         if incident is None:
             return
         if handler is not None:
             handler(session, incident, event)
-        if event.kind.value in hooks.HOOK_EVENTS:
+        if hooked:
             hooks.fire(session, clock=self.clock, incident=incident, event=event.kind.value)
 
     def _triggered(self, session: Session, incident: Incident, _event: IncidentEvent) -> None:
