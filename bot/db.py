@@ -117,6 +117,11 @@ def transaction(session_factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+def on_postgresql(session: Session) -> bool:
+    """Whether the session talks to PostgreSQL (the alternative is SQLite): the one place that asks the dialect."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 @contextmanager
 def pipelined(session: Session) -> Iterator[None]:
     """Statements executed inside share one round trip to PostgreSQL, sent with psycopg's pipeline mode and
@@ -127,7 +132,7 @@ def pipelined(session: Session) -> Iterator[None]:
     nothing inside may query (no ORM flush, no SELECT, no event subscribers). An error of any statement surfaces at the
     latest when the block ends, raised as SQLAlchemy's DBAPIError like any other, so retries see its SQLSTATE.
     """
-    if session.get_bind().dialect.name != "postgresql":
+    if not on_postgresql(session):
         yield
         return
     import psycopg  # only PostgreSQL deployments have it
@@ -189,7 +194,7 @@ class RowsWrites:
         """Write `rows[i]` with `writes[i]`; empty ones are skipped."""
         if not any(rows):
             return
-        if session.get_bind().dialect.name == "postgresql":
+        if on_postgresql(session):
             session.execute(self.at_once, {w.name: _JSON.encode(r) for w, r in zip(self.writes, rows, strict=True)})
             return
         for write, some in zip(self.writes, rows, strict=True):

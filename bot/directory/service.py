@@ -17,6 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
 from bot.clock import Clock
+from bot.db import on_postgresql
 from bot.directory.models import RoutingKey, Service, Team
 from bot.errors import Conflict, InvalidInput, NotFound
 
@@ -54,7 +55,7 @@ def _owners(session: Session, keys: set[str]) -> dict[str, Service]:
 
 
 def _insert_ignore(session: Session, model: type[Any], values: dict[str, Any]) -> None:
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if on_postgresql(session) else sqlite_insert
     session.execute(insert(model).values(**values).on_conflict_do_nothing())
 
 

@@ -8,6 +8,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from bot.db import on_postgresql
 from bot.escalation.models import Escalation, EscalationStep
 
 SLA_GENERATION = -1  # SLA clocks run whatever happens to the escalation
@@ -39,5 +40,5 @@ def schedule(
         "due_at": due_at,
         "status": "pending",
     }
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if on_postgresql(session) else sqlite_insert
     session.execute(insert(EscalationStep).values(**values).on_conflict_do_nothing())

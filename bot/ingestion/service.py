@@ -39,7 +39,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
-from bot.db import AnyOf, RowsWrite, RowsWrites, json_rows, pipelined, transaction
+from bot.db import AnyOf, RowsWrite, RowsWrites, json_rows, on_postgresql, pipelined, transaction
 from bot.directory.models import Service
 from bot.incidents import service as incident_service
 from bot.incidents.events import EventBus
@@ -451,14 +451,14 @@ def _lock_and_open_windows(session: Session, service_ids: set[int], *, at: datet
     fewer per batch. The windows are then read as of the statement's start, before any wait for a lock: that is
     safe because no lock guards them (a window opened meanwhile is as if opened a moment after this batch). What
     the locks do guard, alerts and open incidents, is read by later statements, which see every commit before."""
-    if session.get_bind().dialect.name != "postgresql":
+    if not on_postgresql(session):
         return maintenance.open_windows(session, at=at)
     return list(session.scalars(_LOCKED_WINDOWS, {"at": at, "service_ids": sorted(service_ids)}))
 
 
 def lock_services(session: Session, service_ids: Iterable[int]) -> None:
     """Serialise ingestion per service across replicas (PostgreSQL advisory locks, taken in id order)."""
-    if session.get_bind().dialect.name != "postgresql":
+    if not on_postgresql(session):
         return
     for service_id in sorted(service_ids):
         session.execute(_LOCK, {"service_id": service_id})

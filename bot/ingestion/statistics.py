@@ -17,6 +17,8 @@ import threading
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from bot.db import on_postgresql
+
 ANALYZE_EVERY = 1000  # alerts inserted by this process between two ANALYZEs
 
 
@@ -30,7 +32,7 @@ class AlertStatistics:
 
     def inserted(self, session: Session, count: int) -> None:
         """Note `count` new alerts of the session's transaction; ANALYZE in it when enough have accumulated."""
-        if session.get_bind().dialect.name != "postgresql":
+        if not on_postgresql(session):
             return
         with self._lock:
             self._pending += count

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from bot.clock import Clock
-from bot.db import Base, transaction
+from bot.db import Base, on_postgresql, transaction
 from bot.incidents import timeline
 from bot.incidents.models import Incident
 
@@ -68,7 +68,7 @@ def enqueue(
         "created_at": now,
         "next_attempt_at": not_before or now,
     }
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if on_postgresql(session) else sqlite_insert
     session.execute(insert(OutboxMessage).values(**values).on_conflict_do_nothing())
 
 

@@ -34,7 +34,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
-from bot.db import transaction
+from bot.db import on_postgresql, transaction
 from bot.errors import HeraldError
 from bot.incidents.events import EventKind, IncidentEvent
 from bot.incidents.models import Incident
@@ -150,7 +150,7 @@ def store(
         "phone_wav": rendered.phone_wav,
         "created_at": clock.now(),
     }
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if on_postgresql(session) else sqlite_insert
     session.execute(insert(VoiceClip).values(**values).on_conflict_do_nothing())
 
 
