@@ -17,13 +17,32 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo (empty where there is none)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {}
+    fields: dict[str, str] = {}
+    for line in text.split("\n\n", 1)[0].splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
 def cpu_model() -> str:
     """The CPU's marketing name from /proc/cpuinfo ("AMD EPYC ..."), or what the platform module knows."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor() or "unknown"
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
+    return _cpuinfo().get("model name") or platform.processor() or "unknown"
+
+
+def cpu_generation() -> dict[str, object]:
+    """Family and model numbers and the vector extensions the speech engine's kernels depend on. A VM may call every
+    EPYC just "AMD EPYC", and a Zen 3 (family 25 model 1, AVX2 only) took 1.5x as long as a Zen 4 (AVX-512 with
+    bfloat16) on the engine's float32 work (bench/tts_core.py, exact mode, 77.9 s against 52.4 s)."""
+    info = _cpuinfo()
+    flags = set(info.get("flags", "").split())
+    wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8")
+    return {"family": info.get("cpu family"), "model": info.get("model"), "vector": [f for f in wanted if f in flags]}
 
 
 def commit() -> str:
@@ -45,11 +64,13 @@ def _version(package: str) -> str:
 
 
 def describe(*packages: str, **extra: object) -> dict[str, object]:
-    """Platform, Python, CPU model and count, load average, commit, ``packages``' versions, then ``extra``."""
+    """Platform, Python, CPU model, generation and count, load average, commit, ``packages``' versions, then
+    ``extra``."""
     return {
         "platform": platform.platform(),
         "python": platform.python_version(),
         "cpu_model": cpu_model(),
+        "cpu_generation": cpu_generation(),
         "cpus": os.cpu_count(),
         "load_average": os.getloadavg(),
         "commit": commit(),

@@ -182,8 +182,9 @@ def test_alert_counts_and_timeline_order_across_batches(runtime: Runtime) -> Non
 
 
 def test_a_batch_stores_every_value_of_its_alerts_and_entries_as_given(runtime: Runtime) -> None:
-    # On PostgreSQL the rows travel as one JSON text (db.RowsWrite): times with another offset, nested JSON, quotes,
-    # non-ASCII text and NULLs must come back exactly as the ORM would have written them, new rows and updated ones.
+    # The rows travel as one JSON text (db.RowsWrites): times with another offset, nested JSON, quotes, non-ASCII
+    # text and NULLs must come back exactly as the ORM would have written them, new rows and updated ones, and the
+    # times must compare in SQL as the ORM's do (on SQLite they are compared as text).
     payload = {"annotations": {"summary": 'disk "sda" \\ 99 %', "runbook": None}, "values": [1, 2.5, True], "ü": "ß"}
     labels = {"team": "tts", "note": "l'été \u2603"}
     starts = datetime(2025, 11, 18, 15, 30, 1, 123456, tzinfo=timezone(timedelta(hours=2)))
@@ -195,6 +196,11 @@ def test_a_batch_stores_every_value_of_its_alerts_and_entries_as_given(runtime: 
     ingest.commit([alert("k", action=AlertAction.RESOLVE)])
     with runtime.sessions() as session:
         stored = session.scalars(select(Alert)).one()
+        found_by_times = session.scalars(
+            select(Alert.id).where(
+                Alert.starts_at == starts, Alert.first_received_at == received, Alert.resolved_at > received
+            )
+        ).all()
         entries = session.scalars(
             select(TimelineEntry).where(TimelineEntry.kind.startswith("alert")).order_by(TimelineEntry.id)
         ).all()
@@ -202,6 +208,7 @@ def test_a_batch_stores_every_value_of_its_alerts_and_entries_as_given(runtime: 
     assert (stored.starts_at, stored.first_received_at) == (starts, received)
     assert (stored.status, stored.resolved_at, stored.deliveries) == ("resolved", runtime.clock.now(), 2)
     assert stored.starts_at.utcoffset() == timedelta(0)
+    assert found_by_times == [stored.id]
     assert [(e.kind, e.data) for e in entries] == [
         ("alert", {"dedup_key": "k", "severity": "P1", "refire": False}),
         ("alert_resolved", {"dedup_key": "k"}),
