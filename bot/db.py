@@ -8,9 +8,9 @@ SQLite forgets the zone and mixing naive and aware datetimes is a classic escala
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +30,7 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -50,6 +50,13 @@ NAMING_CONVENTION = {
 }
 
 
+def as_utc(value: datetime) -> datetime:
+    """`value` in UTC; a naive datetime is refused, as its zone is unknown."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC datetime on every backend."""
 
@@ -59,9 +66,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
+        value = as_utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
@@ -173,7 +178,7 @@ class RowsWrites:
     one JSON text made by the json module's C encoder: psycopg's executemany adapts and sends every parameter of
     every row in Python (16 alerts of bench/ingest.py: ~690 µs of CPU, against ~310 as one JSON parameter), and
     each statement costs SQLAlchemy, psycopg and the server their own overhead. Elsewhere (SQLite) each write runs
-    as an executemany of `each`.
+    as an executemany of `each`, handed to the driver with its values already converted (`_DriverStatement`).
 
     Each write's rows must not need another's: PostgreSQL runs the clauses of one statement on one snapshot, in no
     set order.
@@ -181,6 +186,7 @@ class RowsWrites:
 
     writes: tuple[RowsWrite, ...]
     at_once: UpdateBase
+    _compiled: dict[tuple[str, str, tuple[str, ...]], _DriverStatement] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, *writes: RowsWrite) -> RowsWrites:
@@ -197,18 +203,59 @@ class RowsWrites:
         if on_postgresql(session):
             session.execute(self.at_once, {w.name: _JSON.encode(r) for w, r in zip(self.writes, rows, strict=True)})
             return
+        connection = session.connection()
         for write, some in zip(self.writes, rows, strict=True):
             if some:
-                session.execute(write.each, list(some))
+                key = (connection.dialect.name, write.name, tuple(some[0]))
+                if key not in self._compiled:
+                    self._compiled[key] = _DriverStatement.of(write.each, connection.dialect, key[2])
+                self._compiled[key].execute(connection, some)
+
+
+@dataclass(frozen=True)
+class _DriverStatement:
+    """A statement compiled once and run by the driver's own executemany, each row's values converted in Python first.
+
+    SQLAlchemy's executemany sends every value of every row through its generic parameter processing (on SQLite
+    ~10 % of the ingest server's CPU in bench/ingest.py); here each parameter has its converter picked once. The
+    converters are the types' own bind processors, except for `UTCDateTime`, whose chain (the decorator, then the
+    dialect's string formatting) becomes one `isoformat` giving the same text.
+    """
+
+    sql: str
+    keys: tuple[str, ...]
+    converters: tuple[Callable[[Any], Any] | None, ...]
+
+    @classmethod
+    def of(cls, statement: UpdateBase, dialect: Dialect, keys: Sequence[str]) -> _DriverStatement:
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+        names = tuple(compiled.positiontup or ())
+        types = [compiled.binds[name].type for name in names]
+        return cls(str(compiled), names, tuple(_converter(type_, dialect) for type_ in types))
+
+    def execute(self, connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        pairs = list(zip(self.keys, self.converters, strict=True))
+        values = [tuple(row[key] if convert is None else convert(row[key]) for key, convert in pairs) for row in rows]
+        connection.exec_driver_sql(self.sql, values)
+
+
+def _converter(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    if isinstance(type_, UTCDateTime) and dialect.name == "sqlite":
+        return _sqlite_datetime
+    return type_.dialect_impl(dialect).bind_processor(dialect)
+
+
+def _sqlite_datetime(value: datetime | None) -> str | None:
+    """What `UTCDateTime` stores on SQLite: naive UTC as `2025-11-18 13:30:01.123456` (comparisons there are textual,
+    so every row must have this one format)."""
+    return None if value is None else as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _json_value(value: object) -> str:
     """Datetimes as ISO 8601 with their offset, which PostgreSQL reads back exactly (naive ones refused, as
     `UTCDateTime` refuses them)."""
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.isoformat()
+        return as_utc(value).isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
