@@ -6,11 +6,14 @@ takes everything waiting (up to `max_batch` events), ingests it in one transacti
 every waiting request. Under light load a batch is one request and nothing is delayed; in a storm the cost per
 alert drops with the batch size. One writer per process also means SQLite never makes requests wait for its lock.
 
-In a storm the writer also waits a moment (`gather_seconds`, 2 ms) for more requests before it commits, as
-PostgreSQL's `commit_delay` does: only when the previous batch had company, so a lone alert never waits. The
-pause hands the CPU (and the GIL) to the event loop, which parses the requests in flight: in bench/ingest.py the
-batch grows from about 9 requests to all 16 in flight, and the per-batch costs (begin, lookups, commit) are shared
-by that many more alerts.
+In a storm the writer also waits for more requests before it commits, as PostgreSQL's `commit_delay` does: only
+when the previous batch had company, so a lone alert never waits. It waits until the event loop has run what it had
+ready (`catch_up_with`): the requests the loop has already read reach the queue, and the wait ends as soon as they
+have, with `gather_seconds` (2 ms) as the limit. The pause hands the CPU (and the GIL) to the event loop; the batch
+grows to about all 16 requests in flight in bench/ingest.py, so the per-batch costs (begin, lookups, commit) are
+shared by that many alerts. A fixed 2 ms pause, as before, both cut the loop short when parsing took longer and left
+the CPU idle when it took less: in eight interleaved pairs of runs of that bench on a 2-core VM, waiting for the loop
+had the higher ratio every time (SQLite 49.0 % against 45.8 % on average, PostgreSQL 35.7 % against 32.1 %).
 
 If a batch fails, each request in it is retried alone, so one bad request fails by itself and never takes its
 neighbours with it. Transient database errors (deadlock, serialisation, a dropped connection) are retried once.
@@ -27,7 +30,6 @@ import asyncio
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -38,6 +40,17 @@ log = logging.getLogger(__name__)
 
 E = TypeVar("E")
 R = TypeVar("R")
+
+
+def catch_up_with(loop: asyncio.AbstractEventLoop, limit: float) -> None:
+    """Wait until `loop` has run the callbacks it has ready now (at most `limit` seconds): one more callback queued
+    behind them sets an event. A closed loop has nothing left to run."""
+    caught_up = threading.Event()
+    try:
+        loop.call_soon_threadsafe(caught_up.set)
+    except RuntimeError:
+        return
+    caught_up.wait(limit)
 
 
 @dataclass
@@ -57,12 +70,12 @@ class GroupCommitWriter(Generic[E, R]):
         *,
         max_batch: int = 500,
         gather_seconds: float = 0.002,
-        sleep: Callable[[float], None] = time.sleep,
+        catch_up: Callable[[asyncio.AbstractEventLoop, float], None] = catch_up_with,
     ) -> None:
         self._commit_batch = commit_batch
         self._max_batch = max_batch
         self._gather_seconds = gather_seconds
-        self._sleep = sleep
+        self._catch_up = catch_up
         self._queue: queue.SimpleQueue[_Request[E, R] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -103,7 +116,7 @@ class GroupCommitWriter(Generic[E, R]):
                     if gathered:
                         break
                     gathered = True
-                    self._sleep(self._gather_seconds)
+                    self._catch_up(first.loop, self._gather_seconds)
                     continue
                 if request is None:
                     stop = True

@@ -1,10 +1,11 @@
 """Group commit: waiting requests share one batch, results go back to their own caller, a bad one fails alone; in a
-storm the writer waits a moment for company."""
+storm the writer waits for the event loop to hand over the requests it has read."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
 
 import pytest
@@ -59,7 +60,7 @@ def test_requests_share_batches_and_one_failure_stays_with_its_request() -> None
     assert batches[2:] == [["b", "c"], ["bad"], ["d"]]
 
 
-def test_after_a_crowded_batch_the_writer_waits_a_moment_for_company_but_a_lone_request_never_waits() -> None:
+def test_after_a_crowded_batch_the_writer_waits_for_company_but_a_lone_request_never_waits() -> None:
     gate, entered = threading.Event(), threading.Event()
     batches: list[list[str]] = []
     pauses: list[float] = []
@@ -72,12 +73,12 @@ def test_after_a_crowded_batch_the_writer_waits_a_moment_for_company_but_a_lone_
             gate.wait(5)
         return [item.upper() for item in items]
 
-    def sleep(seconds: float) -> None:  # a request arrives while the writer pauses
+    def catch_up(_loop: asyncio.AbstractEventLoop, seconds: float) -> None:  # a request arrives while the writer waits
         pauses.append(seconds)
         late.append(asyncio.wrap_future(asyncio.run_coroutine_threadsafe(writer.submit(["late"]), loop), loop=loop))
         asyncio.run_coroutine_threadsafe(asyncio.sleep(0), loop).result(5)  # by now "late" is queued
 
-    writer: GroupCommitWriter[str, str] = GroupCommitWriter(commit, gather_seconds=0.25, sleep=sleep)
+    writer: GroupCommitWriter[str, str] = GroupCommitWriter(commit, gather_seconds=0.25, catch_up=catch_up)
 
     async def storm() -> None:
         [first] = await _queued(writer, ["a"])
@@ -97,6 +98,31 @@ def test_after_a_crowded_batch_the_writer_waits_a_moment_for_company_but_a_lone_
     # "a" was alone and "b", "c" came after a lone batch: no pause. After that crowd, "d" waited once, for "late".
     assert batches == [["a"], ["b", "c"], ["d", "late"]]
     assert pauses == [0.25]
+
+
+def test_the_writer_gathers_what_a_busy_event_loop_still_has_to_hand_over() -> None:
+    # After a crowded batch, "d" is queued while the loop is still busy with the next request (parsing it, in a
+    # server) for longer than any fixed pause would wait; the writer waits for the loop to run what it had ready,
+    # so "late" joins "d" in one batch.
+    commit = GatedCommit()
+    writer: GroupCommitWriter[str, str] = GroupCommitWriter(commit, gather_seconds=30)
+
+    async def late_request() -> list[str]:
+        time.sleep(0.3)  # the loop is busy: the writer has taken "d" meanwhile and is waiting for the loop
+        return await writer.submit(["late"])
+
+    async def storm() -> None:
+        [first] = await _queued(writer, ["a"])
+        assert await asyncio.to_thread(commit.entered.wait, 5)
+        crowd = await _queued(writer, ["b"], ["c"])
+        commit.gate.set()
+        assert [await first, *[await task for task in crowd]] == [["A"], ["B"], ["C"]]
+        d, late = asyncio.create_task(writer.submit(["d"])), asyncio.create_task(late_request())
+        assert (await d, await late) == (["D"], ["LATE"])
+
+    asyncio.run(storm())
+    writer.stop()
+    assert commit.batches == [["a"], ["b", "c"], ["d", "late"]]
 
 
 def test_a_request_whose_caller_gave_up_is_committed_all_the_same() -> None:
