@@ -75,7 +75,10 @@ def serve(database_url: str, port: int) -> None:
 
 
 def storm(count: int, seed: int) -> list[bytes]:
-    """`count` one-alert Alertmanager webhooks over 100 groups; every tenth is a retry of an earlier one."""
+    """`count` one-alert Alertmanager webhooks over 100 groups; every tenth is a retry of an earlier one. Each body has
+    every field of Alertmanager's webhook v4, `fingerprint` included, as Alertmanager sends it."""
+    from bot.ingestion.sources.alertmanager import fingerprint_of
+
     rng = random.Random(seed)
     bodies: list[bytes] = []
     run = uuid.uuid4().hex[:8]
@@ -83,14 +86,29 @@ def storm(count: int, seed: int) -> list[bytes]:
         if n % 10 == 9:
             bodies.append(bodies[rng.randrange(len(bodies))])
             continue
-        group = n % 100
+        group = {"alertname": f"Bench{n % 100}"}
+        labels = {**group, "pod": f"{run}-{n}", "service": "bench", "severity": "critical"}
         alert = {
             "status": "firing",
-            "labels": {"alertname": f"Bench{group}", "pod": f"{run}-{n}", "service": "bench", "severity": "critical"},
-            "annotations": {"summary": f"pod {n} of group {group} is slow"},
+            "labels": labels,
+            "annotations": {"summary": f"pod {n} of group {n % 100} is slow"},
             "startsAt": "2025-11-18T14:00:00Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus.bench:9090/graph?g0.expr=bench_latency_seconds+%3E+1",
+            "fingerprint": fingerprint_of(labels),
         }
-        body = {"version": "4", "groupKey": f'{{}}:{{alertname="Bench{group}"}}', "status": "firing", "alerts": [alert]}
+        body = {
+            "version": "4",
+            "groupKey": f'{{}}:{{alertname="{group["alertname"]}"}}',
+            "truncatedAlerts": 0,
+            "status": "firing",
+            "receiver": "herald",
+            "groupLabels": group,
+            "commonLabels": labels,
+            "commonAnnotations": alert["annotations"],
+            "externalURL": "http://alertmanager.bench:9093",
+            "alerts": [alert],
+        }
         bodies.append(json.dumps(body).encode())
     return bodies
 
