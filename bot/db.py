@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -245,9 +246,11 @@ def _converter(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any]
     return type_.dialect_impl(dialect).bind_processor(dialect)
 
 
+@lru_cache(maxsize=1024)
 def _sqlite_datetime(value: datetime | None) -> str | None:
     """What `UTCDateTime` stores on SQLite: naive UTC as `2025-11-18 13:30:01.123456` (comparisons there are textual,
-    so every row must have this one format)."""
+    so every row must have this one format). Cached: a batch writes the same few times (its clock reading, the
+    sources' start times) in many rows."""
     return None if value is None else as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 

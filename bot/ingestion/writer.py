@@ -96,6 +96,8 @@ class GroupCommitWriter(Generic[E, R]):
             thread.join(timeout=30)
 
     def _ensure_started(self) -> None:
+        if self._thread is not None:  # the common case, without the lock (a request's only lock otherwise)
+            return
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
