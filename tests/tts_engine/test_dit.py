@@ -83,7 +83,7 @@ def test_attention_is_bidirectional(dit: DiT) -> None:
 
 
 def test_velocity_from_a_start_frame_equals_the_tail_of_the_full_output(dit: DiT) -> None:
-    """The head after the transformer runs on [start - halo, T) only; the values must not change."""
+    """The last transformer block and the head after it run on [start - halo, T) only; the values must not change."""
     assert dit.wavenet.halo == 2 * dit.args.wavenet.num_layers  # kernel 5, dilation 1: 2 frames per layer
     inputs = _inputs(dit, 2, 30)
     with torch.no_grad():

@@ -151,13 +151,13 @@ class Attention(nn.Module):
         self.wqkv = nn.Linear(args.hidden_dim, 3 * args.hidden_dim, bias=False)
         self.wo = nn.Linear(args.hidden_dim, args.hidden_dim, bias=False)
 
-    def forward(self, x: Tensor, rope: Tensor) -> Tensor:
-        """x: [B, T, D], rope: [T, K/2] -> [B, T, D]."""
+    def forward(self, x: Tensor, rope: Tensor, queries_from: int = 0) -> Tensor:
+        """x: [B, T, D], rope: [T, K/2] -> [B, T - queries_from, D]: frames [queries_from, T) attending to all."""
         b, t, d = x.shape
         q, k, v = project(self.wqkv, x).view(b, t, 3, self.num_heads, d // self.num_heads).unbind(dim=2)
-        q, k = apply_rotary(q, rope), apply_rotary(k, rope)
+        q, k = apply_rotary(q[:, queries_from:], rope[queries_from:]), apply_rotary(k, rope)
         y = bidirectional_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
-        return project(self.wo, y.transpose(1, 2).reshape(b, t, d))
+        return project(self.wo, y.transpose(1, 2).reshape(b, t - queries_from, d))
 
 
 class FeedForward(nn.Module):
@@ -186,11 +186,13 @@ class TransformerBlock(nn.Module):
         self.ffn_norm = AdaptiveRMSNorm(args.hidden_dim, args.norm_eps)
         self.skip_in_linear = nn.Linear(2 * args.hidden_dim, args.hidden_dim)
 
-    def forward(self, x: Tensor, c: Tensor, rope: Tensor, skip: Tensor | None) -> Tensor:
-        """x: [B, T, D], c: [B, 1, D] (time embedding), rope: [T, K/2], skip: [B, T, D] | None."""
+    def forward(self, x: Tensor, c: Tensor, rope: Tensor, skip: Tensor | None, queries_from: int = 0) -> Tensor:
+        """x: [B, T, D], c: [B, 1, D] (time embedding), rope: [T, K/2], skip: [B, T, D] | None
+        -> [B, T - queries_from, D]: only frames from `queries_from` on come out (every frame is attended to)."""
         if skip is not None:
             x = project(self.skip_in_linear, torch.cat([x, skip], dim=-1))
-        h = x + self.attention(self.attention_norm(x, self.attention_norm.modulation(c)), rope)
+        attended = self.attention(self.attention_norm(x, self.attention_norm.modulation(c)), rope, queries_from)
+        h = x[:, queries_from:] + attended
         return h + self.feed_forward(self.ffn_norm(h, self.ffn_norm.modulation(c)))
 
 
@@ -202,12 +204,13 @@ class Transformer(nn.Module):
         self.layers = nn.ModuleList(TransformerBlock(args) for _ in range(args.depth))
         self.norm = AdaptiveRMSNorm(args.hidden_dim, args.norm_eps)
 
-    def forward(self, x: Tensor, c: Tensor, rope: Tensor) -> Tensor:
-        """x: [B, T, D], c: [B, 1, D], rope: [T, K/2] -> [B, T, D]."""
-        middle = len(self.layers) // 2
+    def forward(self, x: Tensor, c: Tensor, rope: Tensor, keep_from: int = 0) -> Tensor:
+        """x: [B, T, D], c: [B, 1, D], rope: [T, K/2] -> [B, T - keep_from, D]. Frames before `keep_from` are still
+        attended to in every block; only the last block leaves their own outputs out, as nothing reads them."""
+        middle, last = len(self.layers) // 2, len(self.layers) - 1
         skips: list[Tensor] = []
         for i, layer in enumerate(self.layers):
-            x = layer(x, c, rope, skips.pop() if i > middle else None)
+            x = layer(x, c, rope, skips.pop() if i > middle else None, keep_from if i == last else 0)
             if i < middle:
                 skips.append(x)
         return self.norm(x, self.norm.modulation(c))
@@ -261,9 +264,9 @@ class DiT(nn.Module):
         x: [B, M, T] current sample, prompt_x: [B, M, T] reference mel (zeros after the prompt),
         t: [B] flow time in [0, 1], style: [B, S], mu: [B, T, C] content condition -> [B, M, T - start].
 
-        The transformer sees every frame; the per-frame head after it (long skip, WaveNet, final layer)
-        runs only on the frames asked for plus the WaveNet's left halo, so asking for the frames after the
-        prompt (the only ones the sampler keeps) saves that share of the head and changes no value.
+        The transformer attends to every frame; its last block and the per-frame head after it (long skip,
+        WaveNet, final layer) run only on the frames asked for plus the WaveNet's left halo, so asking for the
+        frames after the prompt (the only ones the sampler keeps) saves that share of them and changes no value.
         """
         frames = x.shape[-1]
         t1 = self.t_embedder(t)
@@ -278,9 +281,9 @@ class DiT(nn.Module):
             dim=-1,
         )
         rope = rotary_table(self.input_pos[:frames], self.args.head_dim, self.args.rope_base)
-        h = self.transformer(project(self.cond_x_merge_linear, x_in), t1[:, None, :], rope)
         crop = max(0, start - self.wavenet.halo)
-        h = project(self.skip_linear, torch.cat([h[:, crop:], x_t[:, crop:]], dim=-1))
+        h = self.transformer(project(self.cond_x_merge_linear, x_in), t1[:, None, :], rope, keep_from=crop)
+        h = project(self.skip_linear, torch.cat([h, x_t[:, crop:]], dim=-1))
         out = self.wavenet(project(self.conv1, h).transpose(1, 2), self.t_embedder2(t)[:, :, None])
         keep = start - crop
         out = self.final_layer(out.transpose(1, 2)[:, keep:] + project(self.res_projection, h[:, keep:]), t1)
