@@ -31,6 +31,8 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
@@ -126,6 +128,14 @@ def transaction(session_factory: sessionmaker[Session]) -> Iterator[Session]:
 def on_postgresql(session: Session) -> bool:
     """Whether the session talks to PostgreSQL (the alternative is SQLite): the one place that asks the dialect."""
     return session.get_bind().dialect.name == "postgresql"
+
+
+def insert_or_ignore(session: Session, model: type[Base], values: dict[str, Any]) -> None:
+    """`INSERT ... ON CONFLICT DO NOTHING` of one row: where its unique key exists already, the row there stays as it
+    is. For idempotent writes that retries and racing replicas may repeat; both dialects spell it alike, but each
+    needs its own construct."""
+    insert = pg_insert if on_postgresql(session) else sqlite_insert
+    session.execute(insert(model).values(**values).on_conflict_do_nothing())
 
 
 @contextmanager

@@ -9,15 +9,12 @@ then read back), so two replicas receiving the first alert of a new key at once 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
 from bot.clock import Clock
-from bot.db import on_postgresql
+from bot.db import insert_or_ignore
 from bot.directory.models import RoutingKey, Service, Team
 from bot.errors import Conflict, InvalidInput, NotFound
 
@@ -39,10 +36,10 @@ def resolve_routing_keys(session: Session, *, clock: Clock, keys: Iterable[str])
     if missing:
         now = clock.now()
         for key in sorted(missing):
-            _insert_ignore(session, Service, {"name": key, "description": "", "created_at": now})
+            insert_or_ignore(session, Service, {"name": key, "description": "", "created_at": now})
         ids = dict(session.execute(select(Service.name, Service.id).where(Service.name.in_(missing))).all())
         for key in sorted(missing):
-            _insert_ignore(session, RoutingKey, {"key": key, "service_id": ids[key]})
+            insert_or_ignore(session, RoutingKey, {"key": key, "service_id": ids[key]})
         found.update(_owners(session, missing))
     return found
 
@@ -52,11 +49,6 @@ def _owners(session: Session, keys: set[str]) -> dict[str, Service]:
         return {}
     rows = session.execute(select(RoutingKey.key, Service).join(Service).where(RoutingKey.key.in_(keys)))
     return {key: service for key, service in rows}
-
-
-def _insert_ignore(session: Session, model: type[Any], values: dict[str, Any]) -> None:
-    insert = pg_insert if on_postgresql(session) else sqlite_insert
-    session.execute(insert(model).values(**values).on_conflict_do_nothing())
 
 
 def list_services(session: Session) -> list[Service]:

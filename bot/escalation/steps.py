@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from bot.db import on_postgresql
+from bot.db import insert_or_ignore
 from bot.escalation.models import Escalation, EscalationStep
 
 SLA_GENERATION = -1  # SLA clocks run whatever happens to the escalation
@@ -40,5 +38,4 @@ def schedule(
         "due_at": due_at,
         "status": "pending",
     }
-    insert = pg_insert if on_postgresql(session) else sqlite_insert
-    session.execute(insert(EscalationStep).values(**values).on_conflict_do_nothing())
+    insert_or_ignore(session, EscalationStep, values)

@@ -16,12 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from bot.clock import Clock
-from bot.db import Base, on_postgresql, transaction
+from bot.db import Base, insert_or_ignore, transaction
 from bot.incidents import timeline
 from bot.incidents.models import Incident
 
@@ -68,8 +66,7 @@ def enqueue(
         "created_at": now,
         "next_attempt_at": not_before or now,
     }
-    insert = pg_insert if on_postgresql(session) else sqlite_insert
-    session.execute(insert(OutboxMessage).values(**values).on_conflict_do_nothing())
+    insert_or_ignore(session, OutboxMessage, values)
 
 
 def record_delivery(

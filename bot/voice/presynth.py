@@ -29,12 +29,10 @@ from typing import Any
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
-from bot.db import on_postgresql, transaction
+from bot.db import insert_or_ignore, transaction
 from bot.errors import HeraldError
 from bot.incidents.events import EventKind, IncidentEvent
 from bot.incidents.models import Incident
@@ -150,8 +148,7 @@ def store(
         "phone_wav": rendered.phone_wav,
         "created_at": clock.now(),
     }
-    insert = pg_insert if on_postgresql(session) else sqlite_insert
-    session.execute(insert(VoiceClip).values(**values).on_conflict_do_nothing())
+    insert_or_ignore(session, VoiceClip, values)
 
 
 @dataclass(frozen=True)
