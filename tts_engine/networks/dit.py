@@ -170,8 +170,10 @@ class FeedForward(nn.Module):
         self.w2 = nn.Linear(args.intermediate_size, args.hidden_dim, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        """x: [B, T, D] -> [B, T, D]."""
-        return project(self.w2, F.silu(project(self.w1, x)) * project(self.w3, x))
+        """x: [B, T, D] -> [B, T, D]. The gate is applied in place: two fewer [B, T, 4D·2/3] buffers to allocate and
+        fault in per block."""
+        gated = F.silu(project(self.w1, x), inplace=True).mul_(project(self.w3, x))
+        return project(self.w2, gated)
 
 
 class TransformerBlock(nn.Module):

@@ -93,8 +93,8 @@ class WaveNet(nn.Module):
         output = torch.zeros_like(x)
         last = len(self.in_layers) - 1
         for i, (in_layer, res_skip) in enumerate(zip(self.in_layers, self.res_skip_layers, strict=True)):
-            pre = in_layer(x) + conditioning[i]
-            acts = torch.tanh(pre[:, :h]) * torch.sigmoid(pre[:, h:])
+            pre = in_layer(x).add_(conditioning[i])
+            acts = torch.tanh_(pre[:, :h]).mul_(torch.sigmoid_(pre[:, h:]))
             res_skip_acts = res_skip(acts)
             if i < last:
                 x = x + res_skip_acts[:, :h]
