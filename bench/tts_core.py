@@ -230,6 +230,7 @@ def instrument(pipeline: Pipeline, clock: StageClock) -> None:
     clock.wrap(pipeline.gpt, "emotion_vector", "gpt_conditioning")
     clock.wrap(pipeline_module, "generate", "gpt_generate")
     clock.wrap(pipeline.gpt, "forward", "gpt_forward")
+    clock.wrap(pipeline.gpt, "latents_after_prompt", "gpt_forward")
     clock.wrap(conditioner.codec, "vq2emb", "s2mel")
     clock.wrap(pipeline.s2mel, "forward", "s2mel")
     clock.wrap(pipeline.vocoder, "forward", "bigvgan")

@@ -109,7 +109,7 @@ class ModeFigures:
 def _timed_generate(model: UnifiedVoice, prompt: Tensor, codes: int, beams: int) -> tuple[float, Tensor]:
     options = DecodingOptions(max_new_tokens=codes, num_beams=beams, do_sample=False)
     start = time.perf_counter()
-    generated = generate(model, prompt, options)
+    generated = generate(model, prompt, options).codes
     return time.perf_counter() - start, generated
 
 

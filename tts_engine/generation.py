@@ -1,7 +1,8 @@
 """Semantic-code generation with UnifiedVoice: prefill, cached decode steps, greedy, beam search and sampling.
 
 Embeddings and ids in, ids out: the caller builds the prompt with ``UnifiedVoice.generation_prompt`` and gets the
-generated mel codes back; nothing here knows about text or audio.
+generated mel codes back, with the prompt's cached keys and values for the teacher-forced pass that follows
+(``Generation``); nothing here knows about text or audio.
 
 The loop is our own (no framework ``generate()``) and reproduces the reference's HuggingFace-driven decoding
 exactly where it is deterministic:
@@ -138,12 +139,26 @@ def sample_next_token(scores: Tensor, options: DecodingOptions, generator: torch
     return torch.multinomial(probs, 1, generator=generator)[:, 0]
 
 
+@dataclass(frozen=True)
+class Generation:
+    """The generated codes [n] (int64, ending with the stop token if one was made), and what the teacher-forced pass
+    can start from (``UnifiedVoice.latents_after_prompt``): a one-row cache whose positions [0, prompt_length) hold
+    the prompt's keys and values, and the GPT's output at the prompt's last position, [1, 1, D]."""
+
+    codes: Tensor
+    cache: KVCache
+    prompt_length: int
+    prompt_hidden: Tensor
+
+
 # -- model steps --------------------------------------------------------------------------------------------
 
 
-def prefill(model: UnifiedVoice, prompt: Tensor, cache: KVCache) -> Tensor:
-    """Run the prompt [1, P, D] into an empty cache; return the logits after its last position, [1, V]."""
-    return model.decode(prompt, cache, 0)
+def prefill(model: UnifiedVoice, prompt: Tensor, cache: KVCache) -> tuple[Tensor, Tensor]:
+    """Run the prompt [1, P, D] into an empty cache; return the logits after its last position, [1, V], and the
+    GPT's output there, [1, 1, D]."""
+    hidden = model.gpt(prompt, cache, 0)[:, -1:]
+    return model.logits(hidden)[:, 0], hidden
 
 
 def decode_step(model: UnifiedVoice, codes: Tensor, step: int, prompt_length: int, cache: KVCache) -> Tensor:
@@ -168,8 +183,8 @@ def _seen_at_start(model: UnifiedVoice, rows: int, vocab: int, device: torch.dev
 @torch.inference_mode()
 def generate(
     model: UnifiedVoice, prompt: Tensor, options: DecodingOptions, generator: torch.Generator | None = None
-) -> Tensor:
-    """Generate mel codes after ``prompt`` [1, P, D]; returns [n] int64, ending with the stop token if one was made.
+) -> Generation:
+    """Generate mel codes after ``prompt`` [1, P, D].
 
     ``generator`` drives sampling (ignored when decoding is deterministic), so a seeded generator reproduces a run.
     """
@@ -179,11 +194,13 @@ def generate(
     prompt_length = prompt.shape[1]
     with sdpa_kernel(_DECODE_ATTENTION):
         prompt_cache = KVCache.allocate(model.config, 1, prompt_length, dtype=prompt.dtype, device=prompt.device)
-        logits = prefill(model, prompt, prompt_cache)
+        logits, hidden = prefill(model, prompt, prompt_cache)
         cache = prompt_cache.expanded(options.num_beams, prompt_length + options.max_new_tokens, prompt_length)
         if options.num_beams == 1:
-            return _single(model, logits, cache, prompt_length, options, generator)
-        return _beam_search(model, logits, cache, prompt_length, options, generator)
+            codes = _single(model, logits, cache, prompt_length, options, generator)
+        else:
+            codes = _beam_search(model, logits, cache, prompt_length, options, generator)
+    return Generation(codes, cache.first_row(), prompt_length, hidden)
 
 
 def _single(

@@ -436,11 +436,18 @@ class Pipeline:
         autocast = self.mode.gpt_autocast
         with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
             prompt = self.gpt.generation_prompt(voice.speaker_latents, emovec, text_ids)
-            codes_raw = generate(self.gpt, prompt, request.decoding, request.generator)[None]
+            generation = generate(self.gpt, prompt, request.decoding, request.generator)
+            codes_raw = generation.codes[None]
             codes = codes_before_stop(codes_raw[0], self.gpt.config.stop_mel_token)[None]
             if codes.shape[1] == 0:
                 raise InvalidRequest(f"segment {index} produced no speech codes (the GPT stopped at once)")
-            latent = self.gpt(voice.speaker_latents, text_ids, codes, emovec).float()
+            if self.gpt.prompt_starts_forward(text_ids):
+                latent = self.gpt.latents_after_prompt(
+                    codes, generation.cache, generation.prompt_length, generation.prompt_hidden
+                )
+            else:
+                latent = self.gpt(voice.speaker_latents, text_ids, codes, emovec)
+            latent = latent.float()
         return SegmentCodes(
             index=index,
             tokens=tokens,

@@ -62,7 +62,7 @@ def test_greedy_and_beam_search_reproduce_every_bundle_case(bundle: Bundle, gpt:
     cases = _generate_cases(bundle)
     assert {case.args["num_beams"] for case in cases} == {1, 3}
     for case in cases:
-        codes = generate(gpt, _prompt(gpt, case), _options(case))
+        codes = generate(gpt, _prompt(gpt, case), _options(case)).codes
         assert codes.tolist() == case.expected("codes")[0].tolist(), case.id
         stop = gpt.config.stop_mel_token
         assert len(codes_before_stop(codes, stop)) == case.expected("code_len"), case.id
@@ -72,12 +72,12 @@ def test_stop_token_ends_generation_and_max_new_tokens_caps_it(bundle: Bundle, g
     stop = gpt.config.stop_mel_token
     for case in _generate_cases(bundle):
         prompt = _prompt(gpt, case)
-        full = generate(gpt, prompt, _options(case))
+        full = generate(gpt, prompt, _options(case)).codes
         if full[-1] != stop:
             continue
         assert (full[:-1] != stop).all()
         assert full.shape[0] < case.args["max_generate_length"]
-        capped = generate(gpt, prompt, _options(case, max_new_tokens=full.shape[0] - 5))
+        capped = generate(gpt, prompt, _options(case, max_new_tokens=full.shape[0] - 5)).codes
         assert capped.shape[0] == full.shape[0] - 5
         assert (capped != stop).all()
         return
@@ -179,8 +179,8 @@ def test_seeded_generation_is_reproducible(bundle: Bundle, gpt: UnifiedVoice, be
     case = _generate_cases(bundle)[0]
     prompt = _prompt(gpt, case)
     options = _options(case, num_beams=beams, do_sample=True, temperature=1.0, top_k=30, top_p=0.95)
-    runs = {seed: generate(gpt, prompt, options, torch.Generator().manual_seed(seed)) for seed in (0, 0, 1, 2)}
-    again = generate(gpt, prompt, options, torch.Generator().manual_seed(0))
+    runs = {seed: generate(gpt, prompt, options, torch.Generator().manual_seed(seed)).codes for seed in (0, 0, 1, 2)}
+    again = generate(gpt, prompt, options, torch.Generator().manual_seed(0)).codes
     assert torch.equal(runs[0], again)
     assert any(not torch.equal(runs[0], runs[seed]) for seed in (1, 2))
     for codes in runs.values():
@@ -193,11 +193,11 @@ def test_generation_at_temperature_zero_is_the_deterministic_search(
 ) -> None:
     case = next(c for c in _generate_cases(bundle) if c.args["num_beams"] == beams)
     prompt = _prompt(gpt, case)
-    deterministic = generate(gpt, prompt, _options(case))
+    deterministic = generate(gpt, prompt, _options(case)).codes
     for seed in (0, 1):
         cold = generate(
             gpt, prompt, _options(case, do_sample=True, temperature=0.0), torch.Generator().manual_seed(seed)
-        )
+        ).codes
         assert torch.equal(cold, deterministic)
 
 

@@ -12,7 +12,7 @@ from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
 from tts_engine.config import ModelConfig, official_config
 from tts_engine.conformance import Bundle
 from tts_engine.errors import ModelFolderError
-from tts_engine.generation import DecodingOptions, decode_step, generate, prefill
+from tts_engine.generation import DecodingOptions, codes_before_stop, decode_step, generate, prefill
 from tts_engine.loading import assert_keys, on_meta, read_tensors
 from tts_engine.networks.gpt import (
     GptConfig,
@@ -128,10 +128,40 @@ def test_cached_decoding_equals_a_full_forward(bundle: Bundle, gpt: UnifiedVoice
     full = gpt.logits(gpt.gpt(full_input))[0, p - 1 :]
 
     cache = KVCache.allocate(gpt.config, 1, p + n, dtype=prompt.dtype, device=prompt.device)
-    stepped = [prefill(gpt, prompt, cache)[0]]
+    logits, _ = prefill(gpt, prompt, cache)
+    stepped = [logits[0]]
     for step in range(1, n + 1):
         stepped.append(decode_step(gpt, codes[step - 1 : step], step, p, cache)[0])
     assert torch.allclose(torch.stack(stepped), full, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("beams", [1, 3])
+@torch.inference_mode()
+def test_latents_after_the_prompt_equal_the_full_teacher_forced_pass(
+    bundle: Bundle, gpt: UnifiedVoice, beams: int
+) -> None:
+    # The pipeline continues from the generation's cache instead of running the prompt again (a third of the
+    # teacher-forced pass at full size); the latents must be forward's, whatever the decoding left in the cache.
+    case = _cases(bundle, "gpt_generate")[0]
+    spk, emovec, text = case.input("spk_cond_emb"), case.input("emovec"), case.input("text_tokens")
+    latents = gpt.speaker_latents(spk, reference_lengths(spk))
+    options = DecodingOptions(max_new_tokens=20, num_beams=beams)
+    generation = generate(gpt, gpt.generation_prompt(latents, emovec, text), options)
+    codes = codes_before_stop(generation.codes, gpt.config.stop_mel_token)[None]
+    assert codes.shape[1] > 1 and gpt.prompt_starts_forward(text)
+    full = gpt(latents, text, codes, emovec)
+    continued = gpt.latents_after_prompt(codes, generation.cache, generation.prompt_length, generation.prompt_hidden)
+    assert continued.shape == full.shape == (1, codes.shape[1], gpt.config.dim)
+    assert torch.allclose(continued, full, rtol=0, atol=1e-5)
+
+
+def test_a_text_holding_a_text_boundary_token_does_not_start_the_teacher_forced_input(gpt: UnifiedVoice) -> None:
+    # Generation drops start/stop text tokens from the text and the teacher-forced pass keeps them, so the pipeline
+    # runs the full pass for such a text.
+    c = gpt.config
+    assert gpt.prompt_starts_forward(torch.tensor([[5, 6, 7]]))
+    assert not gpt.prompt_starts_forward(torch.tensor([[5, c.stop_text_token, 7]]))
+    assert not gpt.prompt_starts_forward(torch.tensor([[c.start_text_token, 6]]))
 
 
 @torch.inference_mode()
@@ -178,6 +208,6 @@ def test_fast_mode_quantises_the_decoder_and_stays_close(bundle: Bundle, model_c
     error = (fast(*inputs) - exact(*inputs)).abs().max()
     assert 0 < error < 0.1
     prompt, _ = _prompt_and_codes(bundle, fast)
-    codes = generate(fast, prompt, DecodingOptions(max_new_tokens=30, num_beams=3))
+    codes = generate(fast, prompt, DecodingOptions(max_new_tokens=30, num_beams=3)).codes
     assert 0 < codes.shape[0] <= 30
     assert ((codes >= 0) & (codes < fast.config.mel_vocab)).all()

@@ -78,7 +78,7 @@ def gpt_generate(bundle: Bundle, case: Case) -> Mapping[str, Any]:
         repetition_penalty=float(args["repetition_penalty"]),
         length_penalty=float(args["length_penalty"]),
     )
-    codes = generate(gpt, prompt, options)
+    codes = generate(gpt, prompt, options).codes
     return {
         "codes": codes[None],
         "speech_conditioning_latent": latents,
