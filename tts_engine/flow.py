@@ -7,7 +7,8 @@ The ODE runs from noise (t = 0) to mel (t = 1) over the *whole* sequence, prompt
 region of the sample is held at zero and the reference mel is handed to the estimator separately as
 ``prompt_x``, so the estimator "in-paints" the frames after the prompt in the prompt voice. With guidance,
 each step evaluates the estimator once on a batch of two — conditional ``(x, prompt_x, style, mu)`` and
-unconditional ``(x, 0, 0, 0)`` — and extrapolates ``v = (1 + r) v_cond - r v_uncond``.
+unconditional ``(x, 0, 0, 0)`` — and extrapolates ``v = (1 + r) v_cond - r v_uncond``. What the estimator
+makes of ``(prompt_x, style, mu)``, which no step changes, is computed once (``DiT.condition``).
 
 Numerical details kept from the reference: the time grid is ``linspace(0, 1, steps + 1)`` but the time
 fed to the estimator is accumulated in float32 (``t = t + dt``), the step ``dt`` is the difference of
@@ -65,17 +66,18 @@ def sample(
         style = torch.cat([style, torch.zeros_like(style)])
         mu = torch.cat([mu, torch.zeros_like(mu)])
 
+    condition = estimator.condition(prompt_x, style, mu)  # what does not change from step to step
     t_span = torch.linspace(0, 1, settings.steps + 1, device=x.device)
     t = t_span[0]
     for step in range(1, settings.steps + 1):
         dt = t_span[step] - t_span[step - 1]
         x_in = x.to(dtype)
         if guided:
-            both = estimator(torch.cat([x_in, x_in]), prompt_x, t.expand(2), style, mu, start=prompt_len).float()
+            both = estimator.velocity(torch.cat([x_in, x_in]), t.expand(2), condition, start=prompt_len).float()
             v_cond, v_uncond = both.chunk(2)
             velocity = (1.0 + settings.cfg_rate) * v_cond - settings.cfg_rate * v_uncond
         else:
-            velocity = estimator(x_in, prompt_x, t.expand(1), style, mu, start=prompt_len).float()
+            velocity = estimator.velocity(x_in, t.expand(1), condition, start=prompt_len).float()
         # Only the frames after the prompt move; the prompt region stays zero (the reference zeroes it
         # after every step).
         x = torch.cat([x[..., :prompt_len], x[..., prompt_len:] + dt * velocity], dim=-1)

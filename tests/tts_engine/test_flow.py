@@ -11,18 +11,23 @@ M, TP, T, C, S = 3, 2, 6, 4, 5
 
 
 class Recorder(nn.Module):
-    """A fake velocity field: 1 for conditional rows (non-zero style), -1 for unconditional ones."""
+    """A fake velocity field: 1 for conditional rows (non-zero style), -1 for unconditional ones. It records the
+    conditioning inputs (`condition`) and each step's sample and time (`velocity`)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.scale = nn.Parameter(torch.ones(()))
+        self.conditions: list[tuple[Tensor, ...]] = []
         self.calls: list[tuple[Tensor, ...]] = []
 
-    def forward(self, x: Tensor, prompt_x: Tensor, t: Tensor, style: Tensor, mu: Tensor, start: int) -> Tensor:
-        self.calls.append((x.clone(), prompt_x.clone(), t.clone(), style.clone(), mu.clone()))
+    def condition(self, prompt_x: Tensor, style: Tensor, mu: Tensor) -> Tensor:
+        self.conditions.append((prompt_x.clone(), style.clone(), mu.clone()))
+        return (style.abs().sum(-1) > 0).float() * 2 - 1
+
+    def velocity(self, x: Tensor, t: Tensor, condition: Tensor, start: int) -> Tensor:
+        self.calls.append((x.clone(), t.clone()))
         assert start == TP  # only the frames after the prompt are asked for
-        conditional = (style.abs().sum(-1) > 0).float() * 2 - 1
-        return self.scale * conditional[:, None, None].expand_as(x[..., start:])
+        return self.scale * condition[:, None, None].expand_as(x[..., start:])
 
 
 def _run(settings: FlowSettings) -> tuple[Tensor, Recorder, Tensor]:
@@ -39,7 +44,9 @@ def _run(settings: FlowSettings) -> tuple[Tensor, Recorder, Tensor]:
 def test_guided_steps_batch_conditional_and_null_inputs() -> None:
     out, est, noise = _run(FlowSettings(steps=4, cfg_rate=0.7))
     assert len(est.calls) == 4
-    x, prompt_x, _, style, mu = est.calls[0]
+    assert len(est.conditions) == 1  # the inputs that stay put are conditioned on once, not at every step
+    x, _ = est.calls[0]
+    prompt_x, style, mu = est.conditions[0]
     assert x.shape == (2, M, T) and torch.equal(x[0], x[1])
     assert torch.equal(x[0, :, :TP], torch.zeros(M, TP))  # prompt region of the sample held at zero
     assert torch.equal(x[0, :, TP:], noise[0, :, TP:])
@@ -53,7 +60,7 @@ def test_guided_steps_batch_conditional_and_null_inputs() -> None:
 
 def test_time_is_accumulated_from_zero() -> None:
     _, est, _ = _run(FlowSettings(steps=25, cfg_rate=0.7))
-    times = [float(call[2][0]) for call in est.calls]
+    times = [float(call[1][0]) for call in est.calls]
     expected, t = [], torch.tensor(0.0)
     grid = torch.linspace(0, 1, 26)
     for step in range(1, 26):

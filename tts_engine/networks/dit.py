@@ -194,8 +194,8 @@ class TransformerBlock(nn.Module):
         if skip is not None:
             x = project(self.skip_in_linear, torch.cat([x, skip], dim=-1))
         attended = self.attention(self.attention_norm(x, self.attention_norm.modulation(c)), rope, queries_from)
-        h = x[:, queries_from:] + attended
-        return h + self.feed_forward(self.ffn_norm(h, self.ffn_norm.modulation(c)))
+        h = attended.add_(x[:, queries_from:])  # residuals summed into the fresh outputs: no new buffers
+        return self.feed_forward(self.ffn_norm(h, self.ffn_norm.modulation(c))).add_(h)
 
 
 class Transformer(nn.Module):
@@ -261,10 +261,31 @@ class DiT(nn.Module):
         self.content_mask_embedder = nn.Embedding(1, d)
 
     def forward(self, x: Tensor, prompt_x: Tensor, t: Tensor, style: Tensor, mu: Tensor, start: int = 0) -> Tensor:
-        """Velocity at time t for frames [start, T).
+        """Velocity at time t for frames [start, T): ``velocity(x, t, condition(prompt_x, style, mu), start)``.
 
         x: [B, M, T] current sample, prompt_x: [B, M, T] reference mel (zeros after the prompt),
         t: [B] flow time in [0, 1], style: [B, S], mu: [B, T, C] content condition -> [B, M, T - start].
+        """
+        return self.velocity(x, t, self.condition(prompt_x, style, mu), start)
+
+    def condition(self, prompt_x: Tensor, style: Tensor, mu: Tensor) -> Tensor:
+        """The input projection's share of everything but the sample: [B, T, D], the same at every step of the flow.
+
+        ``cond_x_merge_linear`` reads ``cat(x, prompt_x, cond_projection(mu), style)``; it is applied as two
+        products, this one over the inputs that stay put, once per sampling, and one over the sample's M channels
+        at each step (``velocity``).
+        """
+        frames = mu.shape[1]
+        rest = torch.cat(
+            [prompt_x.transpose(1, 2), project(self.cond_projection, mu), style[:, None, :].expand(-1, frames, -1)],
+            dim=-1,
+        )
+        merge = self.cond_x_merge_linear
+        return F.linear(rest, merge.weight[:, self.args.n_mels :], merge.bias)
+
+    def velocity(self, x: Tensor, t: Tensor, condition: Tensor, start: int = 0) -> Tensor:
+        """Velocity at time t for frames [start, T), given ``condition(prompt_x, style, mu)``: x [B, M, T], t [B],
+        condition [B, T, D] -> [B, M, T - start].
 
         The transformer attends to every frame; its last block and the per-frame head after it (long skip,
         WaveNet, final layer) run only on the frames asked for plus the WaveNet's left halo, so asking for the
@@ -273,18 +294,10 @@ class DiT(nn.Module):
         frames = x.shape[-1]
         t1 = self.t_embedder(t)
         x_t = x.transpose(1, 2)
-        x_in = torch.cat(
-            [
-                x_t,
-                prompt_x.transpose(1, 2),
-                project(self.cond_projection, mu),
-                style[:, None, :].expand(-1, frames, -1),
-            ],
-            dim=-1,
-        )
+        x_in = F.linear(x_t, self.cond_x_merge_linear.weight[:, : self.args.n_mels]).add_(condition)
         rope = rotary_table(self.input_pos[:frames], self.args.head_dim, self.args.rope_base)
         crop = max(0, start - self.wavenet.halo)
-        h = self.transformer(project(self.cond_x_merge_linear, x_in), t1[:, None, :], rope, keep_from=crop)
+        h = self.transformer(x_in, t1[:, None, :], rope, keep_from=crop)
         h = project(self.skip_linear, torch.cat([h, x_t[:, crop:]], dim=-1))
         out = self.wavenet(project(self.conv1, h).transpose(1, 2), self.t_embedder2(t)[:, :, None])
         keep = start - crop
