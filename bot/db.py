@@ -197,7 +197,7 @@ class RowsWrites:
 
     writes: tuple[RowsWrite, ...]
     at_once: UpdateBase
-    _compiled: dict[tuple[str, str, tuple[str, ...]], _DriverStatement] = field(default_factory=dict, compare=False)
+    _compiled: dict[tuple[str, tuple[str, ...]], _DriverStatement] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, *writes: RowsWrite) -> RowsWrites:
@@ -217,9 +217,9 @@ class RowsWrites:
         connection = session.connection()
         for write, some in zip(self.writes, rows, strict=True):
             if some:
-                key = (connection.dialect.name, write.name, tuple(some[0]))
+                key = (write.name, tuple(some[0]))
                 if key not in self._compiled:
-                    self._compiled[key] = _DriverStatement.of(write.each, connection.dialect, key[2])
+                    self._compiled[key] = _DriverStatement.of(write.each, connection.dialect, key[1])
                 self._compiled[key].execute(connection, some)
 
 
@@ -265,8 +265,8 @@ def _sqlite_datetime(value: datetime | None) -> str | None:
 
 
 def _json_value(value: object) -> str:
-    """Datetimes as ISO 8601 with their offset, which PostgreSQL reads back exactly (naive ones refused, as
-    `UTCDateTime` refuses them)."""
+    """Datetimes as ISO 8601 in UTC with the offset, which PostgreSQL reads back exactly (naive ones refused by
+    `as_utc`, as `UTCDateTime` refuses them)."""
     if isinstance(value, datetime):
         return as_utc(value).isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
