@@ -1,11 +1,11 @@
 """Alert ingestion throughput and latency through real HTTP with durable commits, against a bare endpoint.
 
-Herald runs in its own process (uvicorn, the real app from `create_app`, system clock) on SQLite and on PostgreSQL.
-Next to the integration routes the server gets one extra route, `POST /bench/bare`, on the same app, middleware and
-server stack, that reads the body and answers 200: the ceiling of the stack. Each alert is an Alertmanager webhook
-of one alert, in a storm over 100 groups with every tenth delivery a retry; Herald answers only after the alert is
-committed (group commit, bot/ingestion/writer.py). The figure is the ratio of alerts/s to the bare endpoint's
-requests/s, with p50/p99 latency as the sender sees it. Goal: ratio >= 50 %, p99 < 50 ms.
+Herald runs in its own process (uvicorn, the real app from `create_app`, system clock, Slack configured) on SQLite and
+on PostgreSQL. Next to the integration routes the server gets one extra route, `POST /bench/bare`, on the same app,
+middleware and server stack, that reads the body and answers 200: the ceiling of the stack. Each alert is an
+Alertmanager webhook of one alert, in a storm over 100 groups with every tenth delivery a retry; Herald answers only
+after the alert is committed (group commit, bot/ingestion/writer.py). The figure is the ratio of alerts/s to the bare
+endpoint's requests/s, with p50/p99 latency as the sender sees it. Goal: ratio >= 50 %, p99 < 50 ms.
 
 Requests in flight (`--concurrency`, default 32) shape the figure. Alertmanager runs every aggregation group in a
 goroutine of its own that sends that group's webhooks itself (dispatch.go: `go ag.run(...)`), so a storm over 100
@@ -54,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 from bench.machine import describe  # noqa: E402
 
 KEY = "bench-key"
+UNANSWERED_PORT = 9  # discard: the Slack API URL of the served Herald, which nothing calls
 PG_ADMIN_DSN = os.environ.get("HERALD_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -66,9 +67,18 @@ def serve(database_url: str, port: int) -> None:
     from bot.app import create_app
     from bot.settings import Settings
 
-    settings = Settings(_env_file=None, database_url=database_url, integration_key=KEY, log_level="WARNING")
-    # The outbox/engine loops (Slack, voice pre-synthesis, escalation ticks) are left out: they share the process
-    # and would make the figure depend on which of them have work, not on the ingest path being measured.
+    # Slack is configured, as it is where Herald is deployed: the Slack mirror's subscriber writes its share of
+    # every ingest transaction. Nothing answers at its API URL, and nothing calls it: the outbox/engine loops
+    # (Slack, voice pre-synthesis, escalation ticks) are left out, as they share the process and would make the
+    # figure depend on which of them have work, not on the ingest path being measured.
+    settings = Settings(
+        _env_file=None,
+        database_url=database_url,
+        integration_key=KEY,
+        log_level="WARNING",
+        slack_bot_token="xoxb-bench",
+        slack_api_url=f"http://127.0.0.1:{UNANSWERED_PORT}/api/",
+    )
     app = create_app(settings, run_background=False)
 
     @app.post("/bench/bare")

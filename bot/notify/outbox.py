@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, or_, select
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from bot.clock import Clock
@@ -67,6 +68,63 @@ def enqueue(
         "next_attempt_at": not_before or now,
     }
     insert_or_ignore(session, OutboxMessage, values)
+
+
+class DebouncedJobs:
+    """One `kind` job per incident and time window, for changes that come in floods.
+
+    An alert storm adds alerts to each of its incidents with every ingest batch, several times a second; what those
+    changes promise (a re-rendered call, an updated Slack message) only needs the state at the end of a short window.
+    Every change within one window therefore shares one idempotency key, and the job is due at the window's end. A
+    job is remembered once its transaction commits, so the other changes of the window cost no statement at all;
+    after a rollback the next change enqueues it again. Several replicas each insert it once: the key keeps one row.
+    """
+
+    KEEP = 10_000  # incidents remembered before the windows already over are forgotten
+
+    def __init__(self, kind: str, window: timedelta) -> None:
+        self.kind = kind
+        self.window = window
+        self._slots: dict[int, int] = {}
+        self._pending = f"outbox.debounced.{id(self)}"  # this instance's jobs in a session's `info`
+
+    def due(self, clock: Clock, incident_id: int) -> bool:
+        """Whether a change now still needs `enqueue` (no job of this window is known to be committed)."""
+        return self._slots.get(incident_id) != self._slot(clock)
+
+    def enqueue(self, session: Session, *, clock: Clock, incident_id: int, payload: Mapping[str, Any]) -> None:
+        """The job of this incident and window, added unless it is known to be committed already."""
+        slot = self._slot(clock)
+        if self._slots.get(incident_id) == slot:
+            return
+        enqueue(
+            session,
+            clock=clock,
+            kind=self.kind,
+            key=f"{self.kind}:{incident_id}:alerts:{slot}",
+            payload=payload,
+            incident_id=incident_id,
+            not_before=datetime.fromtimestamp((slot + 1) * self.window.total_seconds(), UTC),
+        )
+        pending = session.info.get(self._pending)
+        if pending is None:
+            pending = session.info[self._pending] = {}
+            sa_event.listen(session, "after_commit", self._promote, once=True)
+            sa_event.listen(session, "after_soft_rollback", self._forget, once=True)
+        pending[incident_id] = slot
+
+    def _slot(self, clock: Clock) -> int:
+        return int(clock.now().timestamp() // self.window.total_seconds())
+
+    def _promote(self, session: Session) -> None:
+        pending = session.info.pop(self._pending, {})
+        if pending and len(self._slots) > self.KEEP:
+            current = max(pending.values())
+            self._slots = {i: s for i, s in self._slots.items() if s >= current}
+        self._slots.update(pending)
+
+    def _forget(self, session: Session, _previous: Any) -> None:
+        session.info.pop(self._pending, None)
 
 
 def record_delivery(

@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.incidents.events import IncidentEvent
+from bot.incidents.events import EventKind, IncidentEvent
 from bot.incidents.models import Incident, TimelineEntry
 from bot.notify import outbox
 from bot.notify.outbox import OutboxMessage, PermanentFailure
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 KIND = "slack.sync"
 LEASE = timedelta(seconds=90)
+ALERT_SYNC_WINDOW = timedelta(seconds=10)  # alerts joining an incident within this window: one sync at its end
 THREAD_BATCH = 50
 # Slack errors worth another attempt; any other Slack error is a configuration problem retrying cannot fix.
 RETRYABLE = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
@@ -54,14 +55,29 @@ def channel_for(incident: Incident, default: str) -> str:
 
 
 def make_subscriber(runtime: Runtime):
-    """The event-bus subscriber that promises a Slack sync in the same transaction as the change."""
+    """The event-bus subscriber that promises a Slack sync in the same transaction as the change.
+
+    Alerts joining an incident are debounced (`ALERT_SYNC_WINDOW`): an alert storm adds alerts to each of its
+    incidents with every ingest batch, and one sync at the end of the window shows them all (a sync renders the
+    incident as it is then), where a sync per batch cost ingestion three statements per incident and would exceed
+    Slack's `chat.update` rate limit many times over. Every other change syncs at once.
+    """
+    alert_syncs = outbox.DebouncedJobs(KIND, ALERT_SYNC_WINDOW)
 
     def on_event(session: Session, event: IncidentEvent) -> None:
+        alerts_added = event.kind is EventKind.ALERT_ADDED
+        if alerts_added and not alert_syncs.due(runtime.clock, event.incident_id):
+            return
         now = runtime.clock.now()
         if session.get(SlackMessage, event.incident_id) is None:
             incident = session.get(Incident, event.incident_id)
             channel = channel_for(incident, runtime.settings.slack_default_channel)
             session.add(SlackMessage(incident_id=event.incident_id, channel=channel, created_at=now, updated_at=now))
+        if alerts_added:
+            alert_syncs.enqueue(
+                session, clock=runtime.clock, incident_id=event.incident_id, payload={"incident_id": event.incident_id}
+            )
+            return
         session.flush()
         last = session.scalar(select(func.max(TimelineEntry.id)).where(TimelineEntry.incident_id == event.incident_id))
         outbox.enqueue(

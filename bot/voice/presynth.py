@@ -24,10 +24,8 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
-from sqlalchemy import event as sa_event
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -161,40 +159,6 @@ class Job:
     share: bool = False
 
 
-class _Debounced:
-    """The debounced jobs (incident → window) this process knows are committed, so that the other moves of an
-    incident's alert count within the window skip the statement altogether. A job is remembered only once its
-    transaction commits: after a rollback, the next move enqueues it again. Several replicas each insert it once;
-    the idempotency key keeps one row."""
-
-    KEEP = 10_000  # incidents remembered before the windows already over are forgotten
-
-    def __init__(self) -> None:
-        self._slots: dict[int, int] = {}
-        self._pending = f"presynth.debounced.{id(self)}"  # this instance's jobs in a session's `info`
-
-    def committed(self, incident_id: int, slot: int) -> bool:
-        return self._slots.get(incident_id) == slot
-
-    def add_on_commit(self, session: Session, incident_id: int, slot: int) -> None:
-        pending = session.info.get(self._pending)
-        if pending is None:
-            pending = session.info[self._pending] = {}
-            sa_event.listen(session, "after_commit", self._promote, once=True)
-            sa_event.listen(session, "after_soft_rollback", self._forget, once=True)
-        pending[incident_id] = slot
-
-    def _promote(self, session: Session) -> None:
-        pending = session.info.pop(self._pending, {})
-        if pending and len(self._slots) > self.KEEP:
-            current = max(pending.values())
-            self._slots = {i: s for i, s in self._slots.items() if s >= current}
-        self._slots.update(pending)
-
-    def _forget(self, session: Session, _previous: Any) -> None:
-        session.info.pop(self._pending, None)
-
-
 @dataclass(frozen=True)
 class _Scene:
     """What every message of one incident is rendered with: the time, the team's voice and words, the callees."""
@@ -223,7 +187,7 @@ class Presynthesizer:
         self._templates = templates
         self._max_seconds = max_seconds
         self._on_shared = on_shared
-        self._debounced = _Debounced()
+        self._alert_jobs = outbox.DebouncedJobs(KIND, ALERT_DEBOUNCE)
 
     def on_event(self, session: Session, event: IncidentEvent) -> None:
         if event.kind not in MATERIAL:
@@ -249,20 +213,12 @@ class Presynthesizer:
         before, after = max(1, incident.alert_count - added), max(1, incident.alert_count)
         if alert_figure(before) == alert_figure(after):
             return
-        window = ALERT_DEBOUNCE.total_seconds()
-        slot = int(self._clock.now().timestamp() // window)
-        if self._debounced.committed(incident.id, slot):
-            return  # the INSERT would meet the same idempotency key and do nothing
-        outbox.enqueue(
+        self._alert_jobs.enqueue(
             session,
             clock=self._clock,
-            kind=KIND,
-            key=f"{KIND}:{incident.id}:alerts:{slot}",
-            payload={"incident_id": incident.id, "event": EventKind.ALERT_ADDED.value},
             incident_id=incident.id,
-            not_before=datetime.fromtimestamp((slot + 1) * window, UTC),
+            payload={"incident_id": incident.id, "event": EventKind.ALERT_ADDED.value},
         )
-        self._debounced.add_on_commit(session, incident.id, slot)
 
     def __call__(self, message: OutboxMessage) -> None:
         incident_id = int(message.payload["incident_id"])

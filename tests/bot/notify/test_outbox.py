@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import event as sa_event
 
 from bot.app import build_runtime
 from bot.clock import FakeClock
+from bot.db import as_utc
 from bot.incidents import service
 from bot.incidents.states import Severity
-from bot.notify.outbox import OutboxMessage, OutboxWorker, PermanentFailure, RetryPolicy, enqueue
+from bot.notify.outbox import DebouncedJobs, OutboxMessage, OutboxWorker, PermanentFailure, RetryPolicy, enqueue
 from tests.support.herald import make_settings
 
 
@@ -100,4 +105,45 @@ def test_concurrent_workers_deliver_each_message_once(database_url: str) -> None
     for thread in threads:
         thread.join()
     assert sorted(delivered) == list(range(60))
+    runtime.engine.dispose()
+
+
+def test_debounced_jobs_insert_once_per_window_and_forget_a_rolled_back_one(database_url: str) -> None:
+    clock = FakeClock()
+    runtime = build_runtime(make_settings(database_url), clock)
+    incident_id = _incident(runtime, clock)
+    window = timedelta(seconds=10)
+    clock.set(datetime.fromtimestamp((clock.now().timestamp() // 10 + 1) * 10, UTC))
+    start = clock.now()
+    jobs = DebouncedJobs("probe", window)
+    statements: list[str] = []
+    sa_event.listen(runtime.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    def change() -> None:
+        with runtime.transaction() as session:
+            jobs.enqueue(session, clock=clock, incident_id=incident_id, payload={"n": 1})
+
+    def rows() -> list[tuple[str, datetime]]:
+        with runtime.sessions() as session:
+            found = session.query(OutboxMessage).filter_by(kind="probe").order_by(OutboxMessage.id)
+            return [(m.idempotency_key, as_utc(m.next_attempt_at)) for m in found]
+
+    with pytest.raises(RuntimeError), runtime.transaction() as session:  # rolled back: not remembered
+        jobs.enqueue(session, clock=clock, incident_id=incident_id, payload={"n": 1})
+        raise RuntimeError("the change failed")
+    assert jobs.due(clock, incident_id) and rows() == []
+
+    change()
+    assert not jobs.due(clock, incident_id)
+    statements.clear()
+    clock.advance(9)
+    change()  # same window: known to be committed, so no statement at all
+    assert not any("outbox" in sql for sql in statements)
+    clock.advance(1)
+    assert jobs.due(clock, incident_id)
+    change()
+    assert rows() == [
+        (f"probe:{incident_id}:alerts:{int(start.timestamp() // 10)}", start + window),
+        (f"probe:{incident_id}:alerts:{int(start.timestamp() // 10) + 1}", start + 2 * window),
+    ]
     runtime.engine.dispose()

@@ -3,10 +3,18 @@ and nothing lost or doubled while Slack is rate limiting or down."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
 from bot.incidents import service
+from bot.incidents.models import Incident
 from bot.notify.outbox import OutboxMessage
+from bot.slack.mirror import ALERT_SYNC_WINDOW, KIND
 from tests.bot.slack.conftest import message_of, open_incident
 from tests.fakes.slack import FakeSlack
+from tests.support.alerts import post_pod_alerts
 from tests.support.herald import RunningHerald
 
 
@@ -47,6 +55,48 @@ def test_trigger_posts_one_message_in_the_team_channel_and_changes_update_it(her
     thread = [c.params["text"] for c in fake.named("chat.postMessage") if c.params.get("thread_ts") == row.ts]
     assert sum("Acknowledged by Mara Lindqvist" in text for text in thread) == 1
     assert len(_top_level(fake)) == 1  # still the one message
+
+
+def _pending_syncs(herald: RunningHerald) -> list[tuple[str, datetime]]:
+    with herald.runtime.sessions() as session:
+        rows = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.kind == KIND, OutboxMessage.status == "pending")
+        )
+        return [(m.idempotency_key, m.next_attempt_at) for m in rows]
+
+
+def _alert_count_shown(call) -> str:
+    fields = next(b for b in call.params["blocks"] if b["type"] == "section" and "fields" in b)["fields"]
+    return next(f["text"] for f in fields if f["text"].startswith("*Alerts*")).split("\n")[1]
+
+
+def test_an_alert_storm_updates_the_message_once_per_window_and_a_state_change_at_once(
+    herald, fake: FakeSlack, fixtures_dir: Path
+) -> None:
+    window = ALERT_SYNC_WINDOW.total_seconds()
+    herald.clock.set(datetime.fromtimestamp((herald.clock.now().timestamp() // window + 1) * window, UTC))
+    window_end = herald.clock.now() + ALERT_SYNC_WINDOW
+    post_pod_alerts(herald.client, fixtures_dir, range(1))  # opens the incident: posted at once
+    herald.run_outbox()
+    assert len(_top_level(fake)) == 1 and _alert_count_shown(_top_level(fake)[0]) == "1"
+
+    post_pod_alerts(herald.client, fixtures_dir, range(1, 6))  # five webhooks join it: one sync, at the window's end
+    [(key, due)] = _pending_syncs(herald)
+    assert ":alerts:" in key and due == window_end
+    herald.run_outbox()
+    assert fake.named("chat.update") == []
+
+    with herald.runtime.sessions() as session:
+        number = session.scalars(select(Incident.number)).one()
+    _ack(herald, number)  # a state change is not held back by the alerts' window
+    herald.run_outbox()
+    [update] = fake.named("chat.update")
+    assert "ACKNOWLEDGED" in update.params["text"] and _alert_count_shown(update) == "6"
+
+    herald.clock.set(window_end)
+    herald.run_outbox()
+    assert len(fake.named("chat.update")) == 1  # the window's sync found the message already current
+    assert _pending_syncs(herald) == []
 
 
 def test_service_channel_wins_and_default_channel_catches_the_rest(herald, fake: FakeSlack) -> None:

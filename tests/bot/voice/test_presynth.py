@@ -4,8 +4,6 @@ only when the spoken count moves, debounced to one job per window."""
 
 from __future__ import annotations
 
-import copy
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from bot.notify.outbox import OutboxMessage
 from bot.voice.models import Callout, VoiceClip
 from bot.voice.presynth import ALERT_DEBOUNCE, KIND
 from tests.bot.voice.harness import CONFIG, LI, MARA, VoiceHerald, voice_herald
-from tests.support.herald import INTEGRATION_KEY
+from tests.support.alerts import post_pod_alerts
 
 
 def test_trigger_renders_each_expected_call_and_the_call_uses_it(database_url: str, tmp_path: Path) -> None:
@@ -66,21 +64,6 @@ def test_a_chinese_speaking_callee_hears_chinese(database_url: str, tmp_path: Pa
         assert ("acknowledged", "Acknowledged by li@example.com via phone") in herald.timeline(number)
 
 
-def _post_alerts(herald: VoiceHerald, fixtures_dir: Path, pods: range, severity: str = "critical") -> None:
-    """Alerts of the fixture's Alertmanager group (one per pod) firing on tts-inference, one webhook each."""
-    group = json.loads((fixtures_dir / "alertmanager" / "01-firing-p95-latency-group.json").read_text())
-    for pod in pods:
-        alert = copy.deepcopy(group["alerts"][0])
-        alert["labels"].update(pod=f"tts-inference-{pod}", severity=severity)
-        alert["fingerprint"] = f"{pod:016x}"
-        answer = herald.client.post(
-            f"/api/v1/integrations/alertmanager/{INTEGRATION_KEY}",
-            params={"routing_key": "index-tts-2.0-prod"},
-            json={**group, "alerts": [alert]},
-        )
-        assert answer.status_code == 200, answer.text
-
-
 def _presynth_jobs(herald: VoiceHerald) -> list[tuple[str, str, datetime]]:
     with herald.runtime.sessions() as session:
         rows = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == KIND).order_by(OutboxMessage.id))
@@ -94,13 +77,14 @@ def test_alerts_re_render_once_per_window_and_only_when_the_spoken_count_moves(
         window = ALERT_DEBOUNCE.total_seconds()
         herald.clock.set(datetime.fromtimestamp((herald.clock.now().timestamp() // window + 1) * window, UTC))
         start = herald.clock.now()
-        _post_alerts(herald, fixtures_dir, range(1))
+        post_pod_alerts(herald.client, fixtures_dir, range(1))
         assert _presynth_jobs(herald) == [("triggered", "pending", start)]  # "1 alert": the trigger renders it
-        _post_alerts(herald, fixtures_dir, range(1, 10))  # 2, 3 … 10 alerts: moves of one window, one job at its end
+        # 2, 3 … 10 alerts: moves of one window, one job at its end
+        post_pod_alerts(herald.client, fixtures_dir, range(1, 10))
         due = start + ALERT_DEBOUNCE
         assert _presynth_jobs(herald)[1:] == [("alert_added", "pending", due)]
         herald.clock.set(due)
-        _post_alerts(herald, fixtures_dir, range(10, 15))  # 11 … 15: "more than 10 alerts" once, then no move
+        post_pod_alerts(herald.client, fixtures_dir, range(10, 15))  # 11 … 15: "more than 10 alerts" once, then no move
         jobs = _presynth_jobs(herald)
         assert [(event, at) for event, _status, at in jobs] == [
             ("triggered", start),
@@ -119,9 +103,10 @@ def test_a_severity_change_renders_now_despite_a_debounced_job_behind_it(
     database_url: str, tmp_path: Path, fixtures_dir: Path
 ) -> None:
     with voice_herald(database_url, tmp_path) as herald:
-        _post_alerts(herald, fixtures_dir, range(1), severity="warning")
+        post_pod_alerts(herald.client, fixtures_dir, range(1), severity="warning")
         assert herald.voice.presynth_worker.run_once() == 1  # the P2 page
-        _post_alerts(herald, fixtures_dir, range(1, 2))  # critical: severity raised, and "2 alerts" (debounced)
+        # critical: severity raised, and "2 alerts" (debounced)
+        post_pod_alerts(herald.client, fixtures_dir, range(1, 2))
         assert [event for event, _status, _at in _presynth_jobs(herald)] == [
             "triggered",
             "severity_raised",
