@@ -22,18 +22,24 @@ weights the GPT's next-code distribution is nearly flat and int8 codes drift qui
 spectrogram picture of both paths is written next to the JSON.
 
 Where the time goes (torch.profiler with shapes, CPU time, full size, on the reference's kind of machine: a 2-core
-AMD EPYC with AVX-512 and avx512_bf16, no AMX; float32 peaks near 220 GFLOP/s on both cores, bfloat16 products at
+AMD EPYC Zen 4 with AVX-512 and avx512_bf16, no AMX; float32 peaks near 220 GFLOP/s on both cores, bfloat16 products at
 about twice that). The reference spends half its time in s2mel, 25 DiT evaluations on a batch of two over prompt +
-target frames (711 here). One float32 evaluation is ~1.25 s: products 56 % (through oneDNN at ~180 GFLOP/s, near the
-peak), attention 15 % (PyTorch's fused kernel; explicit products are slower in float32), the WaveNet head's k=5
-convolutions 11 %, element-wise work the rest. Exact mode therefore keeps float32 and removes waste only: the
-per-frame head after the transformer runs on the target frames plus the WaveNet halo (the prompt frames' velocity is
-discarded), rotary embedding is one complex multiply, 1x1 convolutions are matrix products, AdaLN is one addcmul.
-In bfloat16 (fast mode, one row: no guidance) an evaluation is ~0.33 s, its attention as explicit products (the
-fused kernel was 1.4x slower in half precision). GPT decoding is bandwidth-bound: per code ~77 ms float32 and
-~23-28 ms int8 on two threads (one thread: ~110 / ~33 ms). BigVGAN (4 s of audio): dense convolutions ~3 s float32
-at the CPU's peak, half that in bfloat16; the anti-aliased SnakeBeta ~1.7 s of CPU since it runs in channels-last
-layout with polyphase upsampling (it was ~2 s of wall time before, mostly PyTorch's slow transposed depthwise path).
+target frames (712 here). One float32 evaluation is ~1.23 s: products 64 % (oneDNN at 150-185 GFLOP/s), attention 17 %
+(PyTorch's fused kernel at ~120 GFLOP/s; explicit products are slower in float32), the WaveNet head's k=5
+convolutions 12 % (~205 GFLOP/s), element-wise work the rest. Exact mode therefore keeps float32 and removes waste
+only: the prompt condition is projected once per sampling, the last transformer block and the per-frame head after
+it run on the target frames plus the WaveNet halo (the prompt frames' velocity is discarded), rotary embedding is one
+complex multiply, 1x1 convolutions are matrix products, AdaLN is one addcmul, gates run in place. In bfloat16 (fast
+mode, one row: no guidance) an evaluation is ~0.32 s, its attention as explicit products (the fused kernel was 1.4x
+slower in half precision). GPT decoding is bandwidth-bound: per code ~76 ms float32, of which the products take
+~65 ms (31 GB/s; one large oneDNN product reaches 35.7 GB/s, a plain read 34), and ~29 ms int8, of which fbgemm's
+dynamic int8 products take ~19 ms (25 GB/s). The alternatives measured on the 24 layers' products per code: oneDNN
+int8 (`qlinear_pointwise`) 22 ms even without quantising the activation, 27 ms with it; weight-only int8
+(`_weight_int8pack_mm`) 27 ms in bfloat16; PyTorch's int4 kernel (`_weight_int4pack_mm_for_cpu`, groups of 128) 17 ms,
+11 % less than int8 for half the bytes, as its unpacking is the limit. BigVGAN (4 s of audio): dense convolutions ~3 s
+float32 at the CPU's peak, half that in bfloat16; the anti-aliased SnakeBeta ~1.7 s of CPU since it runs in
+channels-last layout with polyphase upsampling (it was ~2 s of wall time before, mostly PyTorch's slow transposed
+depthwise path).
 On two busy cores the two OpenMP threads wait for each other at every operation: a shared machine makes every
 figure noisy, and GPT decoding up to 10x slower with two threads than with one.
 
