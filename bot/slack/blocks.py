@@ -181,6 +181,14 @@ def timeline_text(entry: TimelineEntry) -> str:
     return f"{slack_date(entry.at, '{time}')} *{escape(entry.kind.replace('_', ' '))}* · {escape(entry.message)}"
 
 
+def alert_run_text(listed: Sequence[TimelineEntry], count: int) -> str:
+    """`count` consecutive alert entries as one thread reply: a heading, the `listed` ones, and how many more."""
+    lines = [f"*{count} alert changes*", *(timeline_text(entry) for entry in listed)]
+    if count > len(listed):
+        lines.append(f"… and {count - len(listed)} more on the incident's timeline")
+    return "\n".join(lines)
+
+
 def incident_list(views: Sequence[IncidentView], *, heading: str, action_id: str | None = None) -> list[dict]:
     """A compact list of incidents; with `action_id`, each line gets a button (the "which one?" answer)."""
     blocks: list[dict[str, Any]] = [{"type": "section", "text": mrkdwn(heading)}]

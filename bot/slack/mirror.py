@@ -3,8 +3,9 @@
 Incident events never call Slack. The subscriber writes a `slack.sync` outbox message in the transaction of the
 change; the outbox worker then calls `SlackMirror.deliver`, which brings Slack up to the incident's *current* state:
 post the message if it has no `ts` yet, else `chat.update` it when its rendering changed, then post every timeline
-entry after the row's `thread_cursor` into the thread, moving the cursor after each. A Slack outage therefore
-delays the message and its thread, never loses or duplicates them, and several queued syncs collapse into one.
+entry after the row's `thread_cursor` into the thread, moving the cursor after each (a run of alert entries, one per
+alert in a storm, is one reply). A Slack outage therefore delays the message and its thread, never loses or
+duplicates them, and several queued syncs collapse into one.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from slack_sdk import WebClient
@@ -34,10 +35,13 @@ log = logging.getLogger(__name__)
 KIND = "slack.sync"
 LEASE = timedelta(seconds=90)
 ALERT_SYNC_WINDOW = timedelta(seconds=10)  # alerts joining an incident within this window: one sync at its end
-THREAD_BATCH = 50
+THREAD_BATCH = 500  # timeline entries read per query
 # Slack errors worth another attempt; any other Slack error is a configuration problem retrying cannot fix.
 RETRYABLE = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 UNTHREADED = {"triggered"}  # already told by the message itself
+# Timeline entries an alert storm writes one per alert: a run of them is one thread reply, its first few listed.
+ALERT_KINDS = {"alert", "alert_resolved", "alert_info", "alerts_truncated"}
+LISTED_ALERTS = 5
 
 
 class MirrorBusy(Exception):
@@ -174,30 +178,67 @@ class SlackMirror:
         return _Target(channel, ts, target.cursor, digest)
 
     def _sync_thread(self, incident_id: int, target: _Target) -> None:
+        """Post the timeline entries after the cursor into the thread, in order. A run of alert entries (an alert storm
+        writes one per alert) becomes one reply that lists the first few and counts the rest."""
+        run = _AlertRun()
+        after = target.cursor
         while True:
             with self._runtime.sessions() as session:
                 entries = list(
                     session.scalars(
                         select(TimelineEntry)
-                        .where(TimelineEntry.incident_id == incident_id, TimelineEntry.id > target.cursor)
+                        .where(TimelineEntry.incident_id == incident_id, TimelineEntry.id > after)
                         .order_by(TimelineEntry.id)
                         .limit(THREAD_BATCH)
                     )
                 )
             if not entries:
-                return
+                break
             for entry in entries:
-                if _threaded(entry):
-                    self._client.chat_postMessage(
-                        channel=target.channel,
-                        thread_ts=target.ts,
-                        text=blocks.timeline_text(entry),
-                        unfurl_links=False,
-                        unfurl_media=False,
-                    )
-                with self._runtime.transaction() as session:
-                    session.get(SlackMessage, incident_id).thread_cursor = entry.id
-                target = _Target(target.channel, target.ts, entry.id, target.rendered)
+                after = entry.id
+                if entry.kind in ALERT_KINDS:
+                    run.add(entry)
+                    continue
+                target = self._reply(incident_id, target, run.text(), run.last_id)
+                run = _AlertRun()
+                target = self._reply(
+                    incident_id, target, blocks.timeline_text(entry) if _threaded(entry) else None, entry.id
+                )
+        self._reply(incident_id, target, run.text(), run.last_id)
+
+    def _reply(self, incident_id: int, target: _Target, text: str | None, cursor: int | None) -> _Target:
+        """Post `text` into the thread (if any), then move the cursor to `cursor` (if any): a reply is posted once."""
+        if cursor is None:
+            return target
+        if text is not None:
+            self._client.chat_postMessage(
+                channel=target.channel, thread_ts=target.ts, text=text, unfurl_links=False, unfurl_media=False
+            )
+        with self._runtime.transaction() as session:
+            session.get(SlackMessage, incident_id).thread_cursor = cursor
+        return _Target(target.channel, target.ts, cursor, target.rendered)
+
+
+@dataclass
+class _AlertRun:
+    """Consecutive alert entries of the timeline not posted yet: the first `LISTED_ALERTS` and how many in all."""
+
+    listed: list[TimelineEntry] = field(default_factory=list)
+    count: int = 0
+    last_id: int | None = None
+
+    def add(self, entry: TimelineEntry) -> None:
+        if len(self.listed) < LISTED_ALERTS:
+            self.listed.append(entry)
+        self.count += 1
+        self.last_id = entry.id
+
+    def text(self) -> str | None:
+        if not self.count:
+            return None
+        if self.count == 1:
+            return blocks.timeline_text(self.listed[0])
+        return blocks.alert_run_text(self.listed, self.count)
 
 
 def _threaded(entry: TimelineEntry) -> bool:

@@ -80,7 +80,7 @@ def test_an_alert_storm_updates_the_message_once_per_window_and_a_state_change_a
     herald.run_outbox()
     assert len(_top_level(fake)) == 1 and _alert_count_shown(_top_level(fake)[0]) == "1"
 
-    post_pod_alerts(herald.client, fixtures_dir, range(1, 6))  # five webhooks join it: one sync, at the window's end
+    post_pod_alerts(herald.client, fixtures_dir, range(1, 8))  # seven webhooks join it: one sync, at the window's end
     [(key, due)] = _pending_syncs(herald)
     assert ":alerts:" in key and due == window_end
     herald.run_outbox()
@@ -91,12 +91,21 @@ def test_an_alert_storm_updates_the_message_once_per_window_and_a_state_change_a
     _ack(herald, number)  # a state change is not held back by the alerts' window
     herald.run_outbox()
     [update] = fake.named("chat.update")
-    assert "ACKNOWLEDGED" in update.params["text"] and _alert_count_shown(update) == "6"
+    assert "ACKNOWLEDGED" in update.params["text"] and _alert_count_shown(update) == "8"
 
     herald.clock.set(window_end)
     herald.run_outbox()
     assert len(fake.named("chat.update")) == 1  # the window's sync found the message already current
     assert _pending_syncs(herald) == []
+
+    ts = message_of(herald, number).ts
+    thread = [c.params["text"] for c in fake.named("chat.postMessage") if c.params.get("thread_ts") == ts]
+    alerts = [text for text in thread if "Alert firing" in text]
+    assert len(alerts) == 2  # the first alert alone, then the seven that joined as one reply: five listed, two counted
+    lines = alerts[1].split("\n")
+    assert lines[0] == "*7 alert changes*" and len(lines) == 7 and lines[-1].startswith("… and 2 more")
+    assert all("*alert* · Alert firing (P1)" in line for line in lines[1:6])
+    assert thread[-2] == alerts[1] and "Acknowledged by Mara Lindqvist" in thread[-1]  # in the timeline's order
 
 
 def test_service_channel_wins_and_default_channel_catches_the_rest(herald, fake: FakeSlack) -> None:
