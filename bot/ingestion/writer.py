@@ -6,14 +6,15 @@ takes everything waiting (up to `max_batch` events), ingests it in one transacti
 every waiting request. Under light load a batch is one request and nothing is delayed; in a storm the cost per
 alert drops with the batch size. One writer per process also means SQLite never makes requests wait for its lock.
 
-In a storm the writer also waits for more requests before it commits, as PostgreSQL's `commit_delay` does: only
-when the previous batch had company, so a lone alert never waits. It waits until the event loop has run what it had
-ready (`catch_up_with`): the requests the loop has already read reach the queue, and the wait ends as soon as they
-have, with `gather_seconds` (2 ms) as the limit. The pause hands the CPU (and the GIL) to the event loop; the batch
-grows to about all 16 requests in flight in bench/ingest.py, so the per-batch costs (begin, lookups, commit) are
-shared by that many alerts. A fixed 2 ms pause, as before, both cut the loop short when parsing took longer and left
-the CPU idle when it took less: in eight interleaved pairs of runs of that bench on a 2-core VM, waiting for the loop
-had the higher ratio every time (SQLite 49.0 % against 45.8 % on average, PostgreSQL 35.7 % against 32.1 %).
+In a storm the writer also waits for more requests before it commits, as PostgreSQL's `commit_delay` does: only when
+the previous batch had company, so a lone alert never waits. It waits until the event loop has run what it had ready
+(`catch_up_with`): the requests the loop has already read reach the queue, and the wait ends as soon as they have,
+with `gather_seconds` (2 ms) as the limit. The pause hands the CPU (and the GIL) to the event loop; the batch grows
+to about every request in flight in bench/ingest.py (16 to 64 there), so the per-batch costs (begin, lookups,
+commit) are shared by that many alerts. A fixed 2 ms pause, as before, both cut the loop short when parsing took
+longer and left the CPU idle when it took less: in eight interleaved pairs of runs of that bench on a 2-core VM,
+waiting for the loop had the higher ratio every time (SQLite 49.0 % against 45.8 % on average, PostgreSQL 35.7 %
+against 32.1 %).
 
 If a batch fails, each request in it is retried alone, so one bad request fails by itself and never takes its
 neighbours with it. Transient database errors (deadlock, serialisation, a dropped connection) are retried once.
